@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/featurize"
+	"github.com/trak-dev/trak/internal/projection"
+	"github.com/trak-dev/trak/internal/task"
+)
+
+// FeaturizeOptions is what `trak featurize` runs with.
+type FeaturizeOptions struct {
+	IO     *IOStreams
+	Config config.Config
+	Shard  featurize.Shard
+}
+
+func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions) error) *cobra.Command {
+	opts := &FeaturizeOptions{IO: io}
+	var shard string
+	var kf *keyFlags
+	cmd := &cobra.Command{
+		Use:   "featurize [flags]",
+		Short: "Compute the projected train-set gradients of one checkpoint",
+		Long: heredoc(`
+			Compute, for every train example z, the projected gradient Pᵀ∇θ f(z) of the
+			model-output function at one checkpoint and its out-to-loss term Q(z), and
+			store them under <save_dir>/<model_id>/.
+
+			Run it once per checkpoint, each with its own --model-id. An interrupted run
+			continues where it stopped when run again; finished rows are never
+			recomputed. With --shard i/n, separate processes (or machines sharing the
+			store's file system) featurize disjoint row ranges of the same checkpoint
+			into the same store at the same time.
+		`),
+		Example: heredoc(`
+			# Featurize two checkpoints into one store
+			$ trak featurize --config run.yaml --checkpoint ckpt0.npy --model-id 0
+			$ trak featurize --config run.yaml --checkpoint ckpt1.npy --model-id 1
+
+			# Split one checkpoint over four processes
+			$ for i in 0 1 2 3; do trak featurize --config run.yaml --shard $i/4 & done; wait
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := kf.load()
+			if err != nil {
+				return err
+			}
+			if err := require("save_dir", c.SaveDir, "checkpoint", c.Checkpoint, "train_data", c.TrainData); err != nil {
+				return err
+			}
+			if shard != "" {
+				if opts.Shard, err = featurize.ParseShard(shard); err != nil {
+					return usageError{err}
+				}
+			}
+			opts.Config = c
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return featurizeRun(cmd.Context(), opts)
+		},
+	}
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "batch_size", "workers")
+	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
+	return cmd
+}
+
+func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
+	c := opts.Config
+	loaded, err := task.Load(c.Task, c.Checkpoint, c.TrainData)
+	if err != nil {
+		return err
+	}
+	desc := fmt.Sprintf("featurize model %d", c.ModelID)
+	if opts.Shard.Count > 0 {
+		desc += " shard " + opts.Shard.String()
+	}
+	sum, err := featurize.Train(ctx, featurize.TrainJob{
+		SaveDir:         c.SaveDir,
+		ModelID:         c.ModelID,
+		Checkpoint:      c.Checkpoint,
+		Examples:        loaded.Examples,
+		Task:            c.Task,
+		ConfigHash:      loaded.ConfigHash,
+		DataFingerprint: loaded.DataFingerprint,
+		DataPath:        absPath(c.TrainData),
+		Projector:       projectorSpec(c),
+		FeaturesDType:   c.FeaturesDType,
+		BatchSize:       c.BatchSize,
+		Workers:         workers(c),
+		Shard:           opts.Shard,
+		Progress:        opts.IO.progressFor(desc, "rows"),
+		ToolVersion:     version,
+	})
+	if err != nil {
+		return err
+	}
+	w := opts.IO.ErrOut
+	switch {
+	case sum.Computed == 0:
+		fmt.Fprintf(w, "model %d: nothing to do, %d rows already featurized\n", c.ModelID, sum.Reused)
+	default:
+		fmt.Fprintf(w, "model %d: featurized %d rows in %s (%.1f examples/s)", c.ModelID, sum.Computed, sum.Elapsed.Round(1e6), float64(sum.Computed)/sum.Elapsed.Seconds())
+		if sum.Reused > 0 {
+			fmt.Fprintf(w, "; %d rows were already done", sum.Reused)
+		}
+		fmt.Fprintln(w)
+	}
+	if sum.Complete {
+		fmt.Fprintf(w, "model %d is complete; next: trak finalize\n", c.ModelID)
+	} else {
+		fmt.Fprintf(w, "model %d: %d rows of other shards are still to be featurized\n", c.ModelID, sum.Remaining)
+	}
+	return nil
+}
+
+func projectorSpec(c config.Config) featurize.ProjectorSpec {
+	return featurize.ProjectorSpec{Kind: projection.Kind(c.Projector.Type), Dim: c.Projector.Dim, Seed: c.Projector.Seed}
+}
+
+func workers(c config.Config) int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return runtime.NumCPU()
+}
+
+// absPath makes a path recorded in the store independent of the working
+// directory; if that fails the path is kept as given.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/score"
+	"github.com/trak-dev/trak/internal/store"
+)
+
+// FinalizeOptions is what `trak finalize` runs with.
+type FinalizeOptions struct {
+	IO       *IOStreams
+	Config   config.Config
+	ModelIDs []int // empty: every model id in the store
+}
+
+func newCmdFinalize(io *IOStreams, runF func(context.Context, *FinalizeOptions) error) *cobra.Command {
+	opts := &FinalizeOptions{IO: io}
+	var kf *keyFlags
+	cmd := &cobra.Command{
+		Use:   "finalize [flags]",
+		Short: "Compute the after-kernel features of every featurized checkpoint",
+		Long: heredoc(`
+			For each checkpoint m with train features X (N × k), compute
+			K = X (XᵀX + λI)⁻¹ in float64 with a Cholesky factorisation and store it
+			as <save_dir>/<m>/features.npy. When k > N the same matrix is computed as
+			(XXᵀ + λI)⁻¹ X, an N × N system, so exact gradients (projector none) work on
+			small models.
+
+			λ is the lambda key. With λ = 0 and a singular system, finalize stops with
+			an error that suggests a value. A checkpoint already finalized with the same
+			λ is skipped.
+		`),
+		Example: heredoc(`
+			$ trak finalize --config run.yaml
+			$ trak finalize --save-dir store --lambda 1e-3 --model-id 0 --model-id 2
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := kf.load()
+			if err != nil {
+				return err
+			}
+			if err := require("save_dir", c.SaveDir); err != nil {
+				return err
+			}
+			opts.Config = c
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return finalizeRun(cmd.Context(), opts)
+		},
+	}
+	kf = bindKeyFlags(cmd, "save_dir", "lambda")
+	cmd.Flags().IntSliceVar(&opts.ModelIDs, "model-id", nil, "Finalize only these model `ids` (repeatable; default all)")
+	return cmd
+}
+
+func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
+	st, err := store.Open(opts.Config.SaveDir)
+	if err != nil {
+		return err
+	}
+	if _, err := storeProjector(st, opts.Config); err != nil {
+		return err
+	}
+	ids, err := st.ModelIDs()
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("store %s has no featurized checkpoints: run `trak featurize` first", st.Dir)
+	}
+	if len(opts.ModelIDs) > 0 {
+		for _, id := range opts.ModelIDs {
+			if !slices.Contains(ids, id) {
+				return fmt.Errorf("model id %d is not in store %s (it has %v)", id, st.Dir, ids)
+			}
+		}
+		ids = opts.ModelIDs
+	}
+	prog := scoreProgress(opts.IO)
+	for _, id := range ids {
+		form, skipped, err := score.FinalizeModel(ctx, st, id, opts.Config.Lambda, prog)
+		if err != nil {
+			return err
+		}
+		if skipped {
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, opts.Config.Lambda)
+		} else {
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, form, opts.Config.Lambda)
+		}
+	}
+	return nil
+}
+
+// scoreProgress adapts the IO streams' progress to score.ProgressFunc.
+func scoreProgress(io *IOStreams) score.ProgressFunc {
+	return func(desc string, total int) func(int) {
+		return io.progressFor(desc, "steps")(total)
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/featurize"
+	"github.com/trak-dev/trak/internal/projection"
+	"github.com/trak-dev/trak/internal/score"
+	"github.com/trak-dev/trak/internal/store"
+	"github.com/trak-dev/trak/internal/task"
+)
+
+// ScoreOptions is what `trak score` runs with.
+type ScoreOptions struct {
+	IO     *IOStreams
+	Config config.Config
+}
+
+func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error) *cobra.Command {
+	opts := &ScoreOptions{IO: io}
+	var kf *keyFlags
+	cmd := &cobra.Command{
+		Use:   "score --targets <file> --exp <name> [flags]",
+		Short: "Score target examples against the train set",
+		Long: heredoc(`
+			Featurize the targets with every finalized checkpoint and write the
+			train × target score matrix to <save_dir>/scores/<exp>.npy (float32, N × T):
+
+			  score[i, t] = mean_m (K_m g_m(t))_i · mean_m Q_m(z_i)
+
+			A positive score means train example i pushed the model's output on target t
+			up; a negative one, down. Every registered checkpoint must be finalized,
+			unless --skip-unfinished is given. The checkpoints used are recorded in
+			experiments.json. Interrupted runs resume.
+		`),
+		Example: heredoc(`
+			$ trak score --config run.yaml --targets val.csv --exp val
+			$ python3 -c 'import numpy; print(numpy.load("store/scores/val.npy", mmap_mode="r").shape)'
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := kf.load()
+			if err != nil {
+				return err
+			}
+			if err := require("save_dir", c.SaveDir, "targets", c.Targets, "exp", c.Exp); err != nil {
+				return err
+			}
+			opts.Config = c
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return scoreRun(cmd.Context(), opts)
+		},
+	}
+	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "batch_size", "workers")
+	return cmd
+}
+
+func scoreRun(ctx context.Context, opts *ScoreOptions) error {
+	c := opts.Config
+	st, err := store.Open(c.SaveDir)
+	if err != nil {
+		return err
+	}
+	spec, err := storeProjector(st, c)
+	if err != nil {
+		return err
+	}
+	ids, err := finalizedIDs(st, c.SkipUnfinished, opts.IO)
+	if err != nil {
+		return err
+	}
+	first, err := st.ModelMeta(ids[0])
+	if err != nil {
+		return err
+	}
+	probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)
+	if err != nil {
+		return err
+	}
+	path, err := score.ScoreExperiment(ctx, score.ExperimentJob{
+		Store:       st,
+		Exp:         c.Exp,
+		Targets:     c.Targets,
+		Fingerprint: probe.DataFingerprint,
+		NumTargets:  probe.Examples.Len(),
+		ModelIDs:    ids,
+		Load: func(checkpoint string) (featurize.Examples, error) {
+			l, err := task.Load(st.Meta.Task, checkpoint, c.Targets)
+			if err != nil {
+				return nil, err
+			}
+			return l.Examples, nil
+		},
+		Projector: spec,
+		BatchSize: c.BatchSize,
+		Workers:   workers(c),
+		Progress:  scoreProgress(opts.IO),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "scores of %d targets against %d train examples, averaged over model ids %v: %s\n",
+		probe.Examples.Len(), st.Meta.TrainSize, ids, path)
+	return nil
+}
+
+// storeProjector returns the store's projection, which target features
+// must share with the train features; a config that sets a different one is
+// an error rather than silently ignored.
+func storeProjector(st *store.Store, c config.Config) (featurize.ProjectorSpec, error) {
+	want := st.Meta
+	if c.Set["projector.type"] {
+		want.Projector = c.Projector.Type
+	}
+	if c.Set["projector.seed"] {
+		want.Seed = c.Projector.Seed
+	}
+	if c.Set["projector.dim"] && want.Projector != "none" {
+		want.K = c.Projector.Dim
+	}
+	if c.Set["features_dtype"] {
+		want.FeaturesDType = c.FeaturesDType
+	}
+	if err := st.Check(want); err != nil {
+		return featurize.ProjectorSpec{}, err
+	}
+	return featurize.ProjectorSpec{Kind: projection.Kind(st.Meta.Projector), Dim: st.Meta.K, Seed: st.Meta.Seed}, nil
+}
+
+// finalizedIDs returns the model ids to score with: all of them, or with
+// skip only the finalized ones.
+func finalizedIDs(st *store.Store, skip bool, io *IOStreams) ([]int, error) {
+	ids, err := st.ModelIDs()
+	if err != nil {
+		return nil, err
+	}
+	var done, missing []int
+	for _, id := range ids {
+		m, err := st.ModelMeta(id)
+		if err != nil {
+			return nil, err
+		}
+		if m.Finalized {
+			done = append(done, id)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 && !skip {
+		return nil, fmt.Errorf("model ids %v are not finalized: run `trak finalize` (after their featurize has finished), or pass --skip-unfinished to score with %v only", missing, done)
+	}
+	if len(done) == 0 {
+		return nil, fmt.Errorf("no finalized checkpoints in %s: run `trak featurize` and `trak finalize` first", st.Dir)
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(io.ErrOut, "skipping unfinished model ids %v\n", missing)
+	}
+	return done, nil
+}

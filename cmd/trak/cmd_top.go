@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/score"
+	"github.com/trak-dev/trak/internal/store"
+	"github.com/trak-dev/trak/internal/task"
+)
+
+// TopOptions is what `trak top` runs with.
+type TopOptions struct {
+	IO        *IOStreams
+	Config    config.Config
+	K         int
+	Opponents bool
+	Format    string // tsv or json
+	Targets   []int  // empty: all
+	Header    bool
+}
+
+func newCmdTop(io *IOStreams, runF func(context.Context, *TopOptions) error) *cobra.Command {
+	opts := &TopOptions{IO: io}
+	var kf *keyFlags
+	cmd := &cobra.Command{
+		Use:   "top --exp <name> [flags]",
+		Short: "Print the most influential train examples of each target",
+		Long: heredoc(`
+			Print, for each target of an experiment, the k train examples with the
+			highest scores (proponents: they pushed the model's output on the target
+			up) or, with --opponents, the lowest (they pushed it down).
+
+			Output is tab-separated, one line per (target, rank), ready for cut, sort
+			and awk, with the columns
+
+			  target  target_<desc>  rank  train_index  train_<desc>  score
+
+			where <desc> describes an example (logreg: its label). A header line is
+			printed when stdout is a terminal, or with --header. --format json prints
+			one JSON document instead.
+		`),
+		Example: heredoc(`
+			$ trak top --config run.yaml --exp val -k 5
+			$ trak top --save-dir store --exp val --opponents --target 3 --format json
+			$ trak top --save-dir store --exp val -k 1 | cut -f4 | sort -n | uniq -c
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := kf.load()
+			if err != nil {
+				return err
+			}
+			if err := require("save_dir", c.SaveDir, "exp", c.Exp); err != nil {
+				return err
+			}
+			if opts.K < 1 {
+				return usageErrorf("-k must be at least 1, got %d", opts.K)
+			}
+			if opts.Format != "tsv" && opts.Format != "json" {
+				return usageErrorf("--format must be tsv or json, got %q", opts.Format)
+			}
+			if !cmd.Flags().Changed("header") {
+				opts.Header = io.OutTTY
+			}
+			opts.Config = c
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return topRun(cmd.Context(), opts)
+		},
+	}
+	kf = bindKeyFlags(cmd, "save_dir", "exp")
+	cmd.Flags().IntVarP(&opts.K, "k", "k", 10, "Number of train examples per target")
+	cmd.Flags().BoolVar(&opts.Opponents, "opponents", false, "List the lowest scores (examples that worked against the target)")
+	cmd.Flags().StringVar(&opts.Format, "format", "tsv", "Output `format`: tsv or json")
+	cmd.Flags().IntSliceVar(&opts.Targets, "target", nil, "Only these target `indices` (repeatable)")
+	cmd.Flags().BoolVar(&opts.Header, "header", false, "Print a header line (default: when stdout is a terminal)")
+	return cmd
+}
+
+type topTarget struct {
+	Target     int        `json:"target"`
+	TargetDesc string     `json:"target_desc,omitempty"`
+	Examples   []topTrain `json:"examples"`
+}
+
+type topTrain struct {
+	Rank       int     `json:"rank"`
+	TrainIndex int     `json:"train_index"`
+	TrainDesc  string  `json:"train_desc,omitempty"`
+	Score      float64 `json:"score"`
+}
+
+func topRun(_ context.Context, opts *TopOptions) error {
+	st, err := store.Open(opts.Config.SaveDir)
+	if err != nil {
+		return err
+	}
+	exps, err := st.Experiments()
+	if err != nil {
+		return err
+	}
+	exp, ok := exps[opts.Config.Exp]
+	if !ok || !exp.Scored {
+		return fmt.Errorf("experiment %q has no scores in %s: run `trak score --exp %s` first", opts.Config.Exp, st.Dir, opts.Config.Exp)
+	}
+	f, err := npy.Open(st.ScoresPath(opts.Config.Exp), npy.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := f.Header()
+	if h.DType != npy.Float32 || len(h.Shape) != 2 {
+		return fmt.Errorf("%s: want a float32 N × T matrix, found %s %v", f.Path(), h.DType, h.Shape)
+	}
+	n, t := h.Shape[0], h.Shape[1]
+	targets := opts.Targets
+	if len(targets) == 0 {
+		for i := range t {
+			targets = append(targets, i)
+		}
+	}
+	for _, j := range targets {
+		if j < 0 || j >= t {
+			return usageErrorf("--target %d: the experiment has targets 0..%d", j, t-1)
+		}
+	}
+	column, trainDesc, targetDesc := describers(st, exp, opts.IO)
+	var out []topTarget
+	for _, j := range targets {
+		tt := topTarget{Target: j, TargetDesc: targetDesc(j)}
+		for r, e := range score.Top(f.Float32s(), n, t, j, opts.K, opts.Opponents) {
+			tt.Examples = append(tt.Examples, topTrain{Rank: r + 1, TrainIndex: e.Row, TrainDesc: trainDesc(e.Row), Score: e.Score})
+		}
+		out = append(out, tt)
+	}
+	if opts.Format == "json" {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	w := opts.IO.Out
+	var tw *tabwriter.Writer
+	if opts.IO.OutTTY {
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		w = tw
+	}
+	if opts.Header {
+		fmt.Fprintf(w, "target\ttarget_%s\trank\ttrain_index\ttrain_%s\tscore\n", column, column)
+	}
+	for _, tt := range out {
+		for _, e := range tt.Examples {
+			fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\t%s\n", tt.Target, tt.TargetDesc, e.Rank, e.TrainIndex, e.TrainDesc, strconv.FormatFloat(e.Score, 'g', 7, 64))
+		}
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+// describers returns functions that describe train and target examples.
+// Descriptions are a convenience: when the data files are gone, the columns
+// stay empty and a note says why.
+func describers(st *store.Store, exp store.Experiment, io *IOStreams) (string, func(int) string, func(int) string) {
+	none := func(int) string { return "" }
+	column, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData)
+	if err != nil {
+		fmt.Fprintf(io.ErrOut, "note: no train descriptions: %v\n", err)
+		train = none
+	}
+	_, target, err := task.Describer(st.Meta.Task, exp.Targets)
+	if err != nil {
+		fmt.Fprintf(io.ErrOut, "note: no target descriptions: %v\n", err)
+		target = none
+	}
+	if column == "" {
+		column = "desc"
+	}
+	return column, train, target
+}

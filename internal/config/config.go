@@ -1,0 +1,376 @@
+// Package config merges trak's configuration from defaults, a YAML file,
+// TRAK_* environment variables and command-line flags, and checks it.
+//
+// Precedence, highest first: a flag given on the command line, the
+// environment variable (projector.dim is TRAK_PROJECTOR_DIM), the YAML file
+// given with --config, the default. This is viper's usual order. A key that
+// does not exist, in the file or as a TRAK_* variable, is an error that names
+// the nearest valid key, so a typo never silently falls back to a default.
+// Relative paths written in the config file are resolved against the file's
+// directory; relative paths from flags or the environment against the
+// working directory.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the merged configuration of one command run. See Keys for the
+// meaning of each field.
+type Config struct {
+	SaveDir        string
+	Task           string
+	TrainData      string
+	Checkpoint     string
+	ModelID        int
+	Projector      Projector
+	Lambda         float64
+	FeaturesDType  string
+	BatchSize      int
+	Workers        int
+	Exp            string
+	Targets        string
+	SkipUnfinished bool
+
+	// File is the config file that was read, or "" when none was given.
+	File string
+	// Set holds the keys that a flag, the environment or the file set;
+	// the others have their defaults.
+	Set map[string]bool
+}
+
+// Projector is the projector section.
+type Projector struct {
+	Type string
+	Dim  int
+	Seed int64
+}
+
+// Sources says where configuration comes from besides the defaults.
+type Sources struct {
+	// File is the YAML config file, or "" for none.
+	File string
+	// Flags maps config keys to the command-line flags that set them; only
+	// flags that were given on the command line take effect.
+	Flags map[string]*pflag.Flag
+	// ExtraEnv lists TRAK_* variables that are not config keys but are
+	// understood elsewhere, so that they are not reported as unknown.
+	ExtraEnv []string
+}
+
+// Load merges the configuration from src with viper and checks every value.
+func Load(src Sources) (Config, error) {
+	v := viper.New()
+	for _, k := range Keys {
+		v.SetDefault(k.Name, k.Default)
+		if err := v.BindEnv(k.Name, EnvName(k.Name)); err != nil {
+			return Config{}, fmt.Errorf("bind %s: %w", EnvName(k.Name), err)
+		}
+	}
+	env := envMap(os.Environ())
+	if err := checkEnv(env, src.ExtraEnv); err != nil {
+		return Config{}, err
+	}
+	var fileKeys map[string]bool
+	if src.File != "" {
+		raw, err := os.ReadFile(src.File)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		if fileKeys, err = checkFile(src.File, raw); err != nil {
+			return Config{}, err
+		}
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", src.File, err)
+		}
+	}
+	for name, f := range src.Flags {
+		if _, ok := lookupKey(name); !ok {
+			panic("config: flag bound to unknown key " + name)
+		}
+		if f.Changed {
+			if err := v.BindPFlag(name, f); err != nil {
+				return Config{}, fmt.Errorf("bind flag --%s: %w", f.Name, err)
+			}
+		}
+	}
+
+	c := Config{File: src.File, Set: map[string]bool{}}
+	var errs []error
+	source := func(name string) string {
+		if f, ok := src.Flags[name]; ok && f.Changed {
+			return "flag --" + f.Name
+		}
+		if env[EnvName(name)] != "" {
+			return "environment variable " + EnvName(name)
+		}
+		if fileKeys[name] {
+			return "config file " + src.File
+		}
+		return "default"
+	}
+	str := func(name string, dst *string) {
+		s, err := cast.ToStringE(v.Get(name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): want a string: %w", name, source(name), err))
+			return
+		}
+		k, _ := lookupKey(name)
+		if k.Path && s != "" && !filepath.IsAbs(s) && source(name) == "config file "+src.File {
+			s = filepath.Join(filepath.Dir(src.File), s)
+		}
+		*dst = s
+	}
+	integer := func(name string, dst *int) {
+		n, err := cast.ToIntE(v.Get(name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): want an integer, got %q", name, source(name), fmt.Sprint(v.Get(name))))
+			return
+		}
+		*dst = n
+	}
+	str("save_dir", &c.SaveDir)
+	str("task", &c.Task)
+	str("train_data", &c.TrainData)
+	str("checkpoint", &c.Checkpoint)
+	integer("model_id", &c.ModelID)
+	str("projector.type", &c.Projector.Type)
+	integer("projector.dim", &c.Projector.Dim)
+	var seed int
+	integer("projector.seed", &seed)
+	c.Projector.Seed = int64(seed)
+	if l, err := cast.ToFloat64E(v.Get("lambda")); err != nil {
+		errs = append(errs, fmt.Errorf("lambda (from %s): want a number, got %q", source("lambda"), fmt.Sprint(v.Get("lambda"))))
+	} else {
+		c.Lambda = l
+	}
+	str("features_dtype", &c.FeaturesDType)
+	integer("batch_size", &c.BatchSize)
+	integer("workers", &c.Workers)
+	str("exp", &c.Exp)
+	str("targets", &c.Targets)
+	if b, err := cast.ToBoolE(v.Get("skip_unfinished")); err != nil {
+		errs = append(errs, fmt.Errorf("skip_unfinished (from %s): want true or false, got %q", source("skip_unfinished"), fmt.Sprint(v.Get("skip_unfinished"))))
+	} else {
+		c.SkipUnfinished = b
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	for _, k := range Keys {
+		if source(k.Name) != "default" {
+			c.Set[k.Name] = true
+		}
+	}
+	if err := c.validate(source); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c Config) validate(source func(string) string) error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (from %s): %s", key, source(key), fmt.Sprintf(format, args...)))
+	}
+	if c.ModelID < 0 {
+		bad("model_id", "must be ≥ 0, got %d", c.ModelID)
+	}
+	switch c.Projector.Type {
+	case "rademacher", "normal", "none":
+	default:
+		bad("projector.type", "unknown projector %q: use rademacher, normal or none", c.Projector.Type)
+	}
+	if c.Projector.Dim < 1 {
+		bad("projector.dim", "must be ≥ 1, got %d", c.Projector.Dim)
+	}
+	if c.Lambda < 0 || c.Lambda != c.Lambda {
+		bad("lambda", "must be a number ≥ 0, got %v", c.Lambda)
+	}
+	switch c.FeaturesDType {
+	case "float32", "float16":
+	default:
+		bad("features_dtype", "unknown dtype %q: use float32 or float16", c.FeaturesDType)
+	}
+	if c.BatchSize < 1 {
+		bad("batch_size", "must be ≥ 1, got %d", c.BatchSize)
+	}
+	if c.Workers < 0 {
+		bad("workers", "must be ≥ 0 (0 = all cores), got %d", c.Workers)
+	}
+	if c.Exp != "" && !validExpName(c.Exp) {
+		bad("exp", "%q: use letters, digits, '-', '_' and '.', not starting with '.'", c.Exp)
+	}
+	return errors.Join(errs...)
+}
+
+// validExpName keeps experiment names usable as file names in the store.
+func validExpName(s string) bool {
+	if s == "" || s[0] == '.' || len(s) > 200 {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '-' || r == '_' || r == '.' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkFile parses the YAML text and reports every key that is not a config
+// key, with the nearest valid one. It returns the set of keys the file sets.
+func checkFile(path string, raw []byte) (map[string]bool, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	set := map[string]bool{}
+	var errs []error
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		names := make([]string, 0, len(m))
+		for name := range m {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			full := prefix + name
+			val := m[name]
+			if sub, ok := val.(map[string]any); ok && isSection(full) {
+				walk(full+".", sub)
+				continue
+			}
+			if _, ok := lookupKey(full); ok {
+				set[full] = true
+				continue
+			}
+			if isSection(full) {
+				errs = append(errs, fmt.Errorf("config %s: %s is a section; write its keys under it (%s)", path, full, strings.Join(sectionKeys(full), ", ")))
+				continue
+			}
+			errs = append(errs, unknownKeyError("config "+path+": unknown key "+full, full, func(k Key) string { return k.Name }))
+		}
+	}
+	walk("", doc)
+	return set, errors.Join(errs...)
+}
+
+func checkEnv(env map[string]string, extra []string) error {
+	known := map[string]bool{}
+	for _, k := range Keys {
+		known[EnvName(k.Name)] = true
+	}
+	for _, e := range extra {
+		known[e] = true
+	}
+	var names []string
+	for name := range env {
+		if strings.HasPrefix(name, EnvPrefix+"_") && !known[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, unknownKeyError("unknown environment variable "+name, name, func(k Key) string { return EnvName(k.Name) }))
+	}
+	return errors.Join(errs...)
+}
+
+func unknownKeyError(msg, got string, spell func(Key) string) error {
+	best, bestDist := "", -1
+	for _, k := range Keys {
+		if d := editDistance(got, spell(k)); bestDist < 0 || d < bestDist {
+			best, bestDist = spell(k), d
+		}
+	}
+	if bestDist <= len(got)/2+1 {
+		return fmt.Errorf("%s (did you mean %s?); `trak config keys` lists them all", msg, best)
+	}
+	return fmt.Errorf("%s; `trak config keys` lists the valid keys", msg)
+}
+
+func isSection(name string) bool { return len(sectionKeys(name)) > 0 }
+
+func sectionKeys(section string) []string {
+	var out []string
+	for _, k := range Keys {
+		if strings.HasPrefix(k.Name, section+".") {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+func envMap(environ []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			m[kv[:i]] = kv[i+1:]
+		}
+	}
+	return m
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// YAML renders the configuration as a YAML config file.
+func (c Config) YAML() string {
+	var b strings.Builder
+	q := func(s string) string { return strconvQuote(s) }
+	fmt.Fprintf(&b, "save_dir: %s\n", q(c.SaveDir))
+	fmt.Fprintf(&b, "task: %s\n", q(c.Task))
+	fmt.Fprintf(&b, "train_data: %s\n", q(c.TrainData))
+	fmt.Fprintf(&b, "checkpoint: %s\n", q(c.Checkpoint))
+	fmt.Fprintf(&b, "model_id: %d\n", c.ModelID)
+	fmt.Fprintf(&b, "projector:\n  type: %s\n  dim: %d\n  seed: %d\n", q(c.Projector.Type), c.Projector.Dim, c.Projector.Seed)
+	fmt.Fprintf(&b, "lambda: %g\n", c.Lambda)
+	fmt.Fprintf(&b, "features_dtype: %s\n", q(c.FeaturesDType))
+	fmt.Fprintf(&b, "batch_size: %d\n", c.BatchSize)
+	fmt.Fprintf(&b, "workers: %d\n", c.Workers)
+	fmt.Fprintf(&b, "exp: %s\n", q(c.Exp))
+	fmt.Fprintf(&b, "targets: %s\n", q(c.Targets))
+	fmt.Fprintf(&b, "skip_unfinished: %t\n", c.SkipUnfinished)
+	return b.String()
+}
+
+// strconvQuote writes s as a YAML double-quoted scalar.
+func strconvQuote(s string) string {
+	out, err := yaml.Marshal(s)
+	if err != nil {
+		return fmt.Sprintf("%q", s)
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}

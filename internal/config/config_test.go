@@ -1,0 +1,178 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// flagSet returns flags bound to keys as the commands bind them, after
+// parsing args.
+func flagSet(t *testing.T, args ...string) map[string]*pflag.Flag {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.Int("model-id", 0, "")
+	fs.String("save-dir", "", "")
+	fs.Int("projector-dim", 0, "")
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]*pflag.Flag{
+		"model_id":      fs.Lookup("model-id"),
+		"save_dir":      fs.Lookup("save-dir"),
+		"projector.dim": fs.Lookup("projector-dim"),
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		wantDim int
+		wantID  int
+	}{
+		{name: "default", wantDim: 2048, wantID: 0},
+		{name: "file over default", file: "projector:\n  dim: 64\nmodel_id: 3\n", wantDim: 64, wantID: 3},
+		{name: "env over file", file: "projector:\n  dim: 64\n", env: map[string]string{"TRAK_PROJECTOR_DIM": "128"}, wantDim: 128},
+		{name: "flag over env", file: "projector:\n  dim: 64\n", env: map[string]string{"TRAK_PROJECTOR_DIM": "128"}, args: []string{"--projector-dim=256"}, wantDim: 256},
+		{name: "flag over file", file: "model_id: 3\n", args: []string{"--model-id=5"}, wantDim: 2048, wantID: 5},
+		{name: "unset flag keeps file", file: "model_id: 3\n", args: []string{}, wantDim: 2048, wantID: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			src := Sources{Flags: flagSet(t, tt.args...)}
+			if tt.file != "" {
+				src.File = writeConfig(t, tt.file)
+			}
+			c, err := Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Projector.Dim != tt.wantDim || c.ModelID != tt.wantID {
+				t.Errorf("dim, model id = %d, %d; want %d, %d", c.Projector.Dim, c.ModelID, tt.wantDim, tt.wantID)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{name: "unknown key", file: "save_dri: x\n", want: []string{"unknown key save_dri", "did you mean save_dir?"}},
+		{name: "unknown nested key", file: "projector:\n  dims: 3\n", want: []string{"unknown key projector.dims", "did you mean projector.dim?"}},
+		{name: "far-off key", file: "completely_unrelated_setting_name: 1\n", want: []string{"unknown key completely_unrelated_setting_name", "trak config keys"}},
+		{name: "section as scalar", file: "projector: rademacher\n", want: []string{"projector is a section", "projector.type"}},
+		{name: "unknown env", env: map[string]string{"TRAK_PROJECTOR_DIMS": "3"}, want: []string{"unknown environment variable TRAK_PROJECTOR_DIMS", "TRAK_PROJECTOR_DIM?"}},
+		{name: "bad integer", file: "batch_size: lots\n", want: []string{"batch_size", "want an integer"}},
+		{name: "bad integer from env", env: map[string]string{"TRAK_BATCH_SIZE": "x"}, want: []string{"batch_size (from environment variable TRAK_BATCH_SIZE)"}},
+		{name: "bad projector", file: "projector:\n  type: gaussian\n", want: []string{"unknown projector \"gaussian\"", "rademacher, normal or none"}},
+		{name: "negative lambda", file: "lambda: -1\n", want: []string{"lambda", "≥ 0"}},
+		{name: "bad dtype", file: "features_dtype: int8\n", want: []string{"features_dtype", "float32 or float16"}},
+		{name: "bad exp", file: "exp: ../x\n", want: []string{"exp", "letters, digits"}},
+		{name: "yaml syntax", file: "a: [\n", want: []string{"parse config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			src := Sources{}
+			if tt.file != "" {
+				src.File = writeConfig(t, tt.file)
+			}
+			_, err := Load(src)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(Sources{File: filepath.Join(t.TempDir(), "nope.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("err = %v, want one naming the file", err)
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	path := writeConfig(t, "save_dir: store\ntrain_data: /abs/train.csv\n")
+	t.Setenv("TRAK_CHECKPOINT", "ckpt.npy")
+	c, err := Load(Sources{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(path), "store"); c.SaveDir != want {
+		t.Errorf("save_dir = %q, want %q (relative to the config file)", c.SaveDir, want)
+	}
+	if c.TrainData != "/abs/train.csv" {
+		t.Errorf("train_data = %q, absolute paths stay", c.TrainData)
+	}
+	if c.Checkpoint != "ckpt.npy" {
+		t.Errorf("checkpoint = %q: paths from the environment stay relative to the working directory", c.Checkpoint)
+	}
+}
+
+func TestExtraEnvAllowed(t *testing.T) {
+	t.Setenv("TRAK_PROGRESS", "plain")
+	if _, err := Load(Sources{ExtraEnv: []string{"TRAK_PROGRESS"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEveryKeyHasEnvAndDefault(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Keys {
+		if seen[k.Name] {
+			t.Errorf("duplicate key %s", k.Name)
+		}
+		seen[k.Name] = true
+		if k.Doc == "" {
+			t.Errorf("key %s has no doc", k.Name)
+		}
+		if !strings.HasPrefix(EnvName(k.Name), "TRAK_") || strings.ContainsAny(EnvName(k.Name), ".abcdefghijklmnopqrstuvwxyz") {
+			t.Errorf("EnvName(%s) = %s", k.Name, EnvName(k.Name))
+		}
+	}
+	if _, err := Load(Sources{}); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"save_dri", "save_dir", 2}} {
+		if got := editDistance(c.a, c.b); got != c.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package config
+
+// Key describes one configuration key: its dotted name (as written in the
+// YAML file), its default, and what it means. The same list drives
+// validation, defaults, environment variables and the reference in `trak
+// config keys`, so the three cannot drift apart.
+type Key struct {
+	Name    string // dotted YAML path, e.g. "projector.dim"
+	Default any    // typed default; its Go type is the key's type
+	Path    bool   // a file or directory path: relative values in a config file are resolved against the file's directory
+	Doc     string // one line for the reference
+}
+
+// Keys lists every configuration key trak understands, in reference order.
+var Keys = []Key{
+	{Name: "save_dir", Default: "", Path: true, Doc: "store directory that holds features, finalized kernels and scores (required)"},
+	{Name: "task", Default: "logreg", Doc: "model whose outputs are attributed: logreg (multinomial logistic regression on CSV features)"},
+	{Name: "train_data", Default: "", Path: true, Doc: "training set the scores attribute to (logreg: CSV of label,x1,...,xD)"},
+	{Name: "checkpoint", Default: "", Path: true, Doc: "checkpoint to featurize (logreg: C x (D+1) .npy of weights with the bias last)"},
+	{Name: "model_id", Default: 0, Doc: "id of the checkpoint being featurized; each id gets its own projection"},
+	{Name: "projector.type", Default: "rademacher", Doc: "random projection: rademacher (+-1/sqrt(k)), normal (N(0,1/k)) or none (exact gradients, k = number of parameters)"},
+	{Name: "projector.dim", Default: 2048, Doc: "projection dimension k (ignored by projector none)"},
+	{Name: "projector.seed", Default: 0, Doc: "seed of the projection; mixed with the model id"},
+	{Name: "lambda", Default: 0.0, Doc: "ridge term added to X^T X (or X X^T) in finalize; raise it if finalize reports a singular system"},
+	{Name: "features_dtype", Default: "float32", Doc: "dtype of stored train features: float32 or float16 (half the disk)"},
+	{Name: "batch_size", Default: 32, Doc: "examples per featurize batch (does not change the results)"},
+	{Name: "workers", Default: 0, Doc: "CPU threads for featurize (0 = all cores; does not change the results)"},
+	{Name: "exp", Default: "", Doc: "experiment name: scores go to scores/<exp>.npy"},
+	{Name: "targets", Default: "", Path: true, Doc: "target examples to score, in the same format as train_data"},
+	{Name: "skip_unfinished", Default: false, Doc: "score with the finalized model ids only, skipping unfinished ones, instead of failing"},
+}
+
+// EnvPrefix is the prefix of the environment variables that set keys:
+// projector.dim is TRAK_PROJECTOR_DIM.
+const EnvPrefix = "TRAK"
+
+// EnvName returns the environment variable that sets key.
+func EnvName(key string) string {
+	b := []byte(EnvPrefix + "_" + key)
+	for i, c := range b {
+		switch {
+		case c == '.':
+			b[i] = '_'
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// Lookup returns the key named name.
+func Lookup(name string) (Key, bool) { return lookupKey(name) }
+
+func lookupKey(name string) (Key, bool) {
+	for _, k := range Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}

@@ -1,0 +1,122 @@
+package featurize
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/trak-dev/trak/internal/projection"
+	"github.com/trak-dev/trak/internal/store"
+)
+
+// ProjectorSpec is the projection part of a run's configuration.
+type ProjectorSpec struct {
+	Kind projection.Kind
+	Dim  int // ignored for projection.None, whose dimension is p
+	Seed int64
+}
+
+// NewProjector returns the projection of model id for a model of p
+// parameters.
+func (s ProjectorSpec) NewProjector(modelID int, p int64, workers int) (*projection.Projector, error) {
+	return projection.New(projection.Spec{Kind: s.Kind, Dim: s.Dim, Seed: s.Seed, ModelID: modelID, NumParams: p}, workers)
+}
+
+// TrainJob describes the featurization of one checkpoint's train set.
+type TrainJob struct {
+	SaveDir    string
+	ModelID    int
+	Checkpoint string // path, recorded with its SHA-256
+	Examples   Examples
+	// Task, ConfigHash and DataFingerprint go into the store's metadata, so
+	// that a store is never filled with features of another model or data set.
+	Task, ConfigHash, DataFingerprint string
+	DataPath                          string
+	Projector                         ProjectorSpec
+	FeaturesDType                     string
+	BatchSize, Workers                int
+	Shard                             Shard
+	Progress                          func(total int) func(int)
+	ToolVersion                       string
+}
+
+// TrainSummary reports what a TrainJob did.
+type TrainSummary struct {
+	Result
+	// Complete is true when every row of the checkpoint is featurized (by
+	// this process or by other shards).
+	Complete bool
+}
+
+// Train featurizes the shard's rows of the train set for one checkpoint.
+func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
+	p := job.Examples.NumParams()
+	proj, err := job.Projector.NewProjector(job.ModelID, p, job.Workers)
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	st, err := store.Create(job.SaveDir, store.Metadata{
+		ToolVersion:      job.ToolVersion,
+		Task:             job.Task,
+		ModelConfigHash:  job.ConfigHash,
+		NumParams:        p,
+		TrainSize:        job.Examples.Len(),
+		TrainFingerprint: job.DataFingerprint,
+		TrainData:        job.DataPath,
+		Projector:        string(job.Projector.Kind),
+		K:                proj.Dim(),
+		Seed:             job.Projector.Seed,
+		FeaturesDType:    job.FeaturesDType,
+	})
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	sum, err := FileSHA256(job.Checkpoint)
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	abs, err := filepath.Abs(job.Checkpoint)
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	meta, err := st.AddModel(job.ModelID, abs, sum)
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	rows, err := st.TrainRows(job.ModelID)
+	if err != nil {
+		return TrainSummary{}, err
+	}
+	defer rows.Close()
+	res, err := Run(ctx, job.Examples, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress})
+	out := TrainSummary{Result: res}
+	if err != nil {
+		return out, err
+	}
+	out.Complete = res.Remaining == 0
+	if out.Complete && !meta.Featurized {
+		meta.Featurized = true
+		if err := st.SetModelMeta(meta); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// FileSHA256 returns the hex SHA-256 of a file's content.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,256 @@
+// Package store lays out a trak store on disk and keeps it consistent.
+//
+// A store is a directory of JSON metadata and NumPy .npy arrays (see the
+// README for the layout). Its rules: JSON files are replaced atomically; a
+// row's completion flag is set only after the row's data is flushed to disk;
+// a store made with one k, projector, seed, train set or model configuration
+// refuses work with another; and separate processes may fill disjoint rows of
+// the same arrays at the same time without locks on the data.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/trak-dev/trak/internal/atomicfile"
+)
+
+// FormatVersion is the version of the store layout this code reads and writes.
+const FormatVersion = 1
+
+// Metadata is the content of metadata.json: what every array of the store
+// depends on. Two runs may share a store only if their Metadata agree on
+// every field but ToolVersion.
+type Metadata struct {
+	FormatVersion    int    `json:"format_version"`
+	ToolVersion      string `json:"tool_version"`
+	Task             string `json:"task"`
+	ModelConfigHash  string `json:"model_config_hash"`
+	NumParams        int64  `json:"num_params"`
+	TrainSize        int    `json:"train_size"`
+	TrainFingerprint string `json:"train_fingerprint"`
+	// TrainData is where the train set was read from, for people and for
+	// `trak top`; the fingerprint, not the path, decides compatibility.
+	TrainData     string `json:"train_data"`
+	Projector     string `json:"projector"`
+	K             int    `json:"k"`
+	Seed          int64  `json:"seed"`
+	FeaturesDType string `json:"features_dtype"`
+}
+
+// Store is an open store directory.
+type Store struct {
+	Dir  string
+	Meta Metadata
+}
+
+const metadataFile = "metadata.json"
+
+// Create opens the store in dir for work described by want, creating the
+// directory and its metadata.json if they do not exist. An existing store
+// whose metadata differs from want is an error that names each field that
+// differs.
+func Create(dir string, want Metadata) (*Store, error) {
+	want.FormatVersion = FormatVersion
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	path := filepath.Join(dir, metadataFile)
+	data, err := json.MarshalIndent(want, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	err = atomicfile.CreateNew(path, 0o644, func(f *os.File) error {
+		_, err := f.Write(append(data, '\n'))
+		return err
+	})
+	if err == nil {
+		return &Store{Dir: dir, Meta: want}, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(want); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens an existing store.
+func Open(dir string) (*Store, error) {
+	path := filepath.Join(dir, metadataFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return nil, fmt.Errorf("no store at %s: run `trak featurize` first, or check save_dir", dir)
+		}
+		return nil, fmt.Errorf("%s is not a trak store (no %s): run `trak featurize` first, or check save_dir", dir, metadataFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	var m Metadata
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("open store: %s is corrupt (%v); move the store aside and featurize again", path, err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("open store %s: format version %d, this trak reads version %d", dir, m.FormatVersion, FormatVersion)
+	}
+	return &Store{Dir: dir, Meta: m}, nil
+}
+
+// MismatchError reports the metadata fields on which a store and a run
+// disagree.
+type MismatchError struct {
+	Dir    string
+	Fields []FieldMismatch
+}
+
+// FieldMismatch is one disagreeing field.
+type FieldMismatch struct {
+	Field       string // name in metadata.json
+	Store, Want string
+	Fix         string // the config key that sets it
+}
+
+func (e *MismatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "store %s was made for a different run:", e.Dir)
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, "\n  %s: store has %s, this run has %s", f.Field, f.Store, f.Want)
+		if f.Fix != "" {
+			fmt.Fprintf(&b, " (set by %s)", f.Fix)
+		}
+	}
+	b.WriteString("\nuse a new save_dir for the new run, or restore the settings the store was made with")
+	return b.String()
+}
+
+// Check compares the store's metadata with want, field by field.
+func (s *Store) Check(want Metadata) error {
+	have := s.Meta
+	var diffs []FieldMismatch
+	add := func(field string, a, b any, fix string) {
+		if a != b {
+			diffs = append(diffs, FieldMismatch{Field: field, Store: fmt.Sprint(a), Want: fmt.Sprint(b), Fix: fix})
+		}
+	}
+	add("task", have.Task, want.Task, "task")
+	add("model_config_hash", have.ModelConfigHash, want.ModelConfigHash, "the checkpoint's architecture")
+	add("num_params", have.NumParams, want.NumParams, "the checkpoint's architecture")
+	add("train_size", have.TrainSize, want.TrainSize, "train_data")
+	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, "train_data")
+	add("projector", have.Projector, want.Projector, "projector.type")
+	add("k", have.K, want.K, "projector.dim")
+	add("seed", have.Seed, want.Seed, "projector.seed")
+	add("features_dtype", have.FeaturesDType, want.FeaturesDType, "features_dtype")
+	if len(diffs) > 0 {
+		return &MismatchError{Dir: s.Dir, Fields: diffs}
+	}
+	return nil
+}
+
+// ModelMeta is the content of <model_id>/meta.json.
+type ModelMeta struct {
+	ModelID          int     `json:"model_id"`
+	Checkpoint       string  `json:"checkpoint"`
+	CheckpointSHA256 string  `json:"checkpoint_sha256"`
+	Featurized       bool    `json:"featurized"`
+	Finalized        bool    `json:"finalized"`
+	FinalizeForm     string  `json:"finalize_form,omitempty"`
+	FinalizeLambda   float64 `json:"finalize_lambda,omitempty"`
+}
+
+// ModelDir returns the directory of a model id.
+func (s *Store) ModelDir(id int) string { return filepath.Join(s.Dir, strconv.Itoa(id)) }
+
+func (s *Store) modelMetaPath(id int) string { return filepath.Join(s.ModelDir(id), "meta.json") }
+
+// AddModel registers checkpoint (with its SHA-256) as model id, or checks
+// that the id already holds the same checkpoint.
+func (s *Store) AddModel(id int, checkpoint, sha256 string) (ModelMeta, error) {
+	if err := os.MkdirAll(s.ModelDir(id), 0o755); err != nil {
+		return ModelMeta{}, fmt.Errorf("create model directory: %w", err)
+	}
+	m := ModelMeta{ModelID: id, Checkpoint: checkpoint, CheckpointSHA256: sha256}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return ModelMeta{}, err
+	}
+	err = atomicfile.CreateNew(s.modelMetaPath(id), 0o644, func(f *os.File) error {
+		_, err := f.Write(append(data, '\n'))
+		return err
+	})
+	if err == nil {
+		return m, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return ModelMeta{}, fmt.Errorf("register model %d: %w", id, err)
+	}
+	have, err := s.ModelMeta(id)
+	if err != nil {
+		return ModelMeta{}, err
+	}
+	if have.CheckpointSHA256 != sha256 {
+		return ModelMeta{}, fmt.Errorf("model id %d in %s holds checkpoint %s (sha256 %.12s…), not %s (sha256 %.12s…): give this checkpoint another --model-id",
+			id, s.Dir, have.Checkpoint, have.CheckpointSHA256, checkpoint, sha256)
+	}
+	return have, nil
+}
+
+// ModelMeta reads the meta.json of model id.
+func (s *Store) ModelMeta(id int) (ModelMeta, error) {
+	path := s.modelMetaPath(id)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ModelMeta{}, fmt.Errorf("model id %d is not in store %s: run `trak featurize --model-id %d` first", id, s.Dir, id)
+	}
+	if err != nil {
+		return ModelMeta{}, err
+	}
+	var m ModelMeta
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return ModelMeta{}, fmt.Errorf("%s is corrupt (%v): featurize model id %d again into a new store", path, err, id)
+	}
+	return m, nil
+}
+
+// SetModelMeta atomically replaces the meta.json of m.ModelID.
+func (s *Store) SetModelMeta(m ModelMeta) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(s.modelMetaPath(m.ModelID), append(data, '\n'), 0o644)
+}
+
+// ModelIDs lists the model ids registered in the store, ascending.
+func (s *Store) ModelIDs() ([]int, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("list store: %w", err)
+	}
+	var ids []int
+	for _, e := range entries {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil || id < 0 || !e.IsDir() || strconv.Itoa(id) != e.Name() {
+			continue
+		}
+		if _, err := os.Stat(s.modelMetaPath(id)); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids, nil
+}
