@@ -39,7 +39,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			store's file system) featurize disjoint row ranges of the same checkpoint
 			into the same store at the same time.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			# Featurize two checkpoints into one store
 			$ trak featurize --config run.yaml --checkpoint ckpt0.npy --model-id 0
 			$ trak featurize --config run.yaml --checkpoint ckpt1.npy --model-id 1
@@ -68,7 +68,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			return featurizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "batch_size", "workers")
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "batch_size", "workers")
 	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
 	return cmd
 }

@@ -36,7 +36,7 @@ func newCmdFinalize(io *IOStreams, runF func(context.Context, *FinalizeOptions) 
 			an error that suggests a value. A checkpoint already finalized with the same
 			λ is skipped.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trak finalize --config run.yaml
 			$ trak finalize --save-dir store --lambda 1e-3 --model-id 0 --model-id 2
 		`),

@@ -37,7 +37,7 @@ func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error)
 			unless --skip-unfinished is given. The checkpoints used are recorded in
 			experiments.json. Interrupted runs resume.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trak score --config run.yaml --targets val.csv --exp val
 			$ python3 -c 'import numpy; print(numpy.load("store/scores/val.npy", mmap_mode="r").shape)'
 		`),

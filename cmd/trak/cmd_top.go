@@ -47,7 +47,7 @@ func newCmdTop(io *IOStreams, runF func(context.Context, *TopOptions) error) *co
 			printed when stdout is a terminal, or with --header. --format json prints
 			one JSON document instead.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trak top --config run.yaml --exp val -k 5
 			$ trak top --save-dir store --exp val --opponents --target 3 --format json
 			$ trak top --save-dir store --exp val -k 1 | cut -f4 | sort -n | uniq -c

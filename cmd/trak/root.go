@@ -147,3 +147,15 @@ func heredoc(s string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// examples formats an Example section: dedented, then indented by two
+// spaces as cobra's help expects.
+func examples(s string) string {
+	lines := strings.Split(strings.TrimRight(heredoc(s), "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "  " + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}

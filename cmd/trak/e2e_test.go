@@ -1,0 +1,613 @@
+package main
+
+// End-to-end tests: they build the real trak binary and run it as a user
+// would, on multinomial logistic regression, whose per-example gradients
+// the test computes independently from the closed form.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/trak-dev/trak/internal/logreg"
+	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/projection"
+)
+
+var trakBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trak-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	trakBin = filepath.Join(dir, "trak")
+	if out, err := exec.Command("go", "build", "-o", trakBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build trak: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// trak runs the binary in dir and returns stdout, stderr and the exit code.
+func trak(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(trakBin, args...)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// mustTrak runs the binary and fails the test on a non-zero exit.
+func mustTrak(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, errOut, code := trak(t, dir, args...)
+	if code != 0 {
+		t.Fatalf("trak %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TRAK_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// fixture is a logreg problem written to disk: train and target CSVs and
+// several checkpoints.
+type fixture struct {
+	dir            string
+	train, targets *logreg.Data
+	models         []*logreg.Model // as loaded back from the checkpoint files
+}
+
+func newFixture(t *testing.T, n, tgt, d, c, checkpoints int) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	all := logreg.Generate(n+tgt, d, c, 0.1, 7)
+	f := &fixture{dir: dir}
+	f.train = &logreg.Data{N: n, D: d, X: all.X[:n*d], Y: all.Y[:n]}
+	f.targets = &logreg.Data{N: tgt, D: d, X: all.X[n*d:], Y: all.Y[n:]}
+	if err := logreg.WriteCSV(filepath.Join(dir, "train.csv"), f.train); err != nil {
+		t.Fatal(err)
+	}
+	if err := logreg.WriteCSV(filepath.Join(dir, "targets.csv"), f.targets); err != nil {
+		t.Fatal(err)
+	}
+	for m := range checkpoints {
+		model := logreg.Train(f.train, logreg.TrainOptions{Classes: c, Epochs: 50, LR: 0.3, L2: 1e-3, Seed: uint64(m), Bootstrap: true})
+		path := filepath.Join(dir, fmt.Sprintf("ckpt%d.npy", m))
+		if err := logreg.SaveCheckpoint(path, model); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := logreg.LoadCheckpoint(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.models = append(f.models, loaded)
+	}
+	return f
+}
+
+func (f *fixture) writeConfig(t *testing.T, extra string) string {
+	t.Helper()
+	path := filepath.Join(f.dir, "run.yaml")
+	text := "save_dir: store\ntask: logreg\ntrain_data: train.csv\ntargets: targets.csv\nexp: val\n" + extra
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// gradient is ∇θ f for one example, from the textbook formula
+// ∂f/∂z = (e_y − softmax(z)) / (1 − p_y), in float64; and Q = 1 − p_y.
+func gradient(m *logreg.Model, x []float64, y int) ([]float64, float64) {
+	z := make([]float64, m.C)
+	m.Logits(x, z)
+	mx := math.Inf(-1)
+	for _, v := range z {
+		mx = math.Max(mx, v)
+	}
+	var s float64
+	p := make([]float64, m.C)
+	for c, v := range z {
+		p[c] = math.Exp(v - mx)
+		s += p[c]
+	}
+	for c := range p {
+		p[c] /= s
+	}
+	g := make([]float64, m.C*m.D+m.C)
+	for c := range m.C {
+		dz := -p[c] / (1 - p[y])
+		if c == y {
+			dz = 1
+		}
+		for j, v := range x {
+			g[c*m.D+j] = dz * v
+		}
+		g[m.C*m.D+c] = dz
+	}
+	return g, 1 - p[y]
+}
+
+// bruteScores computes the TRAK scores from the DESIGN formulas in float64:
+// X_m = rows Pᵀ∇f, K_m = X_m (X_mᵀX_m + λI)⁻¹ (through an explicit solve of
+// the normal equations), score = mean_m K_m g_m(t) · mean_m Q_m.
+func bruteScores(f *fixture, project func(m int, g []float64) []float64, lambda float64) *mat.Dense {
+	n, tn := f.train.N, f.targets.N
+	sum := mat.NewDense(n, tn, nil)
+	qbar := make([]float64, n)
+	for m, model := range f.models {
+		var xrows, grows [][]float64
+		for i := range n {
+			g, q := gradient(model, f.train.Row(i), f.train.Y[i])
+			xrows = append(xrows, project(m, g))
+			qbar[i] += q / float64(len(f.models))
+		}
+		for j := range tn {
+			g, _ := gradient(model, f.targets.Row(j), f.targets.Y[j])
+			grows = append(grows, project(m, g))
+		}
+		k := len(xrows[0])
+		x := mat.NewDense(n, k, nil)
+		for i, r := range xrows {
+			x.SetRow(i, r)
+		}
+		g := mat.NewDense(tn, k, nil)
+		for j, r := range grows {
+			g.SetRow(j, r)
+		}
+		// K Gᵀ = X (XᵀX + λI)⁻¹ Gᵀ, or (XXᵀ + λI)⁻¹ X Gᵀ when k > N, where
+		// XᵀX is singular and only the second form exists for λ = 0.
+		var s mat.Dense
+		if k <= n {
+			var a mat.Dense
+			a.Mul(x.T(), x)
+			for i := range k {
+				a.Set(i, i, a.At(i, i)+lambda)
+			}
+			var sol mat.Dense
+			if err := sol.Solve(&a, g.T()); err != nil {
+				panic(err)
+			}
+			s.Mul(x, &sol)
+		} else {
+			var a, xg mat.Dense
+			a.Mul(x, x.T())
+			for i := range n {
+				a.Set(i, i, a.At(i, i)+lambda)
+			}
+			xg.Mul(x, g.T())
+			if err := s.Solve(&a, &xg); err != nil {
+				panic(err)
+			}
+		}
+		s.Scale(1/float64(len(f.models)), &s)
+		sum.Add(sum, &s)
+	}
+	for i := range n {
+		for j := range tn {
+			sum.Set(i, j, sum.At(i, j)*qbar[i])
+		}
+	}
+	return sum
+}
+
+func readScores(t *testing.T, path string) ([]float32, []int) {
+	t.Helper()
+	f, err := npy.Open(path, npy.ReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return append([]float32(nil), f.Float32s()...), f.Header().Shape
+}
+
+// compareScores checks got against want within tol·max|want|.
+func compareScores(t *testing.T, got []float32, want *mat.Dense, tol float64) {
+	t.Helper()
+	n, tn := want.Dims()
+	if len(got) != n*tn {
+		t.Fatalf("got %d scores, want %d×%d", len(got), n, tn)
+	}
+	scale := mat.Norm(want, math.Inf(1)) / float64(tn) // a row-sum bound ≥ max|want|/1
+	maxAbs := 0.0
+	for i := range n {
+		for j := range tn {
+			maxAbs = math.Max(maxAbs, math.Abs(want.At(i, j)))
+		}
+	}
+	_ = scale
+	worst := 0.0
+	for i := range n {
+		for j := range tn {
+			worst = math.Max(worst, math.Abs(float64(got[i*tn+j])-want.At(i, j)))
+		}
+	}
+	t.Logf("max |score − brute force| = %.3g, max |score| = %.3g", worst, maxAbs)
+	if worst > tol*maxAbs {
+		t.Errorf("max deviation %.3g exceeds %.1g × max|score| = %.3g", worst, tol, tol*maxAbs)
+	}
+}
+
+func featurizeAll(t *testing.T, f *fixture, cfg string, extra ...string) {
+	t.Helper()
+	for m := range f.models {
+		args := append([]string{"featurize", "--config", cfg, "--checkpoint", fmt.Sprintf("ckpt%d.npy", m), "--model-id", fmt.Sprint(m)}, extra...)
+		mustTrak(t, f.dir, args...)
+	}
+}
+
+// TestExactScoresDual runs the pipeline with exact gradients (projector
+// none) on a problem with fewer train examples than parameters, so finalize
+// takes the dual N × N form with λ = 0, and compares with brute force.
+func TestExactScoresDual(t *testing.T) {
+	f := newFixture(t, 40, 6, 20, 3, 2) // p = 3·21 = 63 > N = 40
+	cfg := f.writeConfig(t, "projector:\n  type: none\n")
+	featurizeAll(t, f, cfg)
+	mustTrak(t, f.dir, "finalize", "--config", cfg)
+	mustTrak(t, f.dir, "score", "--config", cfg)
+	got, shape := readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
+	if shape[0] != 40 || shape[1] != 6 {
+		t.Fatalf("scores shape %v, want [40 6]", shape)
+	}
+	want := bruteScores(f, func(_ int, g []float64) []float64 { return g }, 0)
+	// Gradients are stored in float32 (relative rounding 6e-8) and the dual
+	// system's condition number here is below 1e3, so the float32 features
+	// carry ~1e-4 relative error into the scores at most.
+	compareScores(t, got, want, 1e-3)
+	meta, err := os.ReadFile(filepath.Join(f.dir, "store", "0", "meta.json"))
+	if err != nil || !bytes.Contains(meta, []byte(`"finalize_form": "dual"`)) {
+		t.Errorf("model 0 was not finalized in the dual form: %s", meta)
+	}
+}
+
+// TestProjectedScoresPrimal uses the Rademacher projection with k < N, so
+// finalize takes the primal k × k form, with λ > 0, and compares with brute
+// force built from the projection's entry definition.
+func TestProjectedScoresPrimal(t *testing.T) {
+	f := newFixture(t, 300, 5, 12, 4, 2) // p = 4·13 = 52, rank ≤ 3·13 = 39
+	const k, lambda, seed = 32, 0.5, 11
+	cfg := f.writeConfig(t, fmt.Sprintf("projector:\n  type: rademacher\n  dim: %d\n  seed: %d\nlambda: %g\nbatch_size: 7\n", k, seed, lambda))
+	featurizeAll(t, f, cfg)
+	mustTrak(t, f.dir, "finalize", "--config", cfg)
+	mustTrak(t, f.dir, "score", "--config", cfg)
+	got, _ := readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
+	projs := make([]*projection.Projector, len(f.models))
+	for m := range projs {
+		p, err := projection.New(projection.Spec{Kind: projection.Rademacher, Dim: k, Seed: seed, ModelID: m, NumParams: f.models[m].NumParams()}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		projs[m] = p
+	}
+	project := func(m int, g []float64) []float64 {
+		out := make([]float64, k)
+		for r, v := range g {
+			for c := range k {
+				out[c] += v * float64(projs[m].Entry(int64(r), c))
+			}
+		}
+		return out
+	}
+	want := bruteScores(f, project, lambda)
+	// float32 features and float32 block partial sums: ~1e-6 relative per
+	// feature; the primal system with λ = 0.5 against eigenvalues up to ~1e4
+	// amplifies that to well under 1e-3 of the largest score.
+	compareScores(t, got, want, 1e-3)
+}
+
+// TestTopOutput checks the TSV and JSON of `trak top` against the score
+// matrix itself.
+func TestTopOutput(t *testing.T) {
+	f := newFixture(t, 60, 3, 5, 3, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 16\nlambda: 0.1\n")
+	featurizeAll(t, f, cfg)
+	mustTrak(t, f.dir, "finalize", "--config", cfg)
+	mustTrak(t, f.dir, "score", "--config", cfg)
+	scores, _ := readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
+	for _, opp := range []bool{false, true} {
+		args := []string{"top", "--config", cfg, "-k", "4"}
+		if opp {
+			args = append(args, "--opponents")
+		}
+		out := mustTrak(t, f.dir, args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3*4 {
+			t.Fatalf("got %d lines, want 12:\n%s", len(lines), out)
+		}
+		prev := map[int]float64{}
+		for _, line := range lines {
+			var tgt, tlabel, rank, row, rlabel int
+			var sc float64
+			if _, err := fmt.Sscanf(strings.ReplaceAll(line, "\t", " "), "%d %d %d %d %d %g", &tgt, &tlabel, &rank, &row, &rlabel, &sc); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			if tlabel != f.targets.Y[tgt] || rlabel != f.train.Y[row] {
+				t.Errorf("line %q: labels do not match the data", line)
+			}
+			if want := float64(scores[row*3+tgt]); math.Abs(sc-want) > 1e-6*math.Abs(want) {
+				t.Errorf("line %q: score %g, matrix has %g", line, sc, want)
+			}
+			if p, ok := prev[tgt]; ok && ((!opp && sc > p) || (opp && sc < p)) {
+				t.Errorf("line %q: not in rank order", line)
+			}
+			prev[tgt] = sc
+		}
+	}
+	out := mustTrak(t, f.dir, "top", "--config", cfg, "-k", "2", "--target", "1", "--format", "json")
+	var doc []struct {
+		Target   int
+		Examples []struct {
+			Rank       int
+			TrainIndex int `json:"train_index"`
+			Score      float64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if len(doc) != 1 || doc[0].Target != 1 || len(doc[0].Examples) != 2 || doc[0].Examples[0].Rank != 1 {
+		t.Errorf("unexpected json: %s", out)
+	}
+	if _, errOut, code := trak(t, f.dir, "top", "--config", cfg, "--target", "9"); code != 2 || !strings.Contains(errOut, "targets 0..2") {
+		t.Errorf("out-of-range target: exit %d, %s", code, errOut)
+	}
+}
+
+// TestKillAndResume kills featurize with SIGKILL at random points, resumes
+// it until it finishes, and checks that the store and the scores are
+// bit-identical to those of an uninterrupted run.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	f := newFixture(t, 6000, 4, 10, 3, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 64\nlambda: 0.1\nbatch_size: 4\nworkers: 1\n")
+	partial := 0 // kills that left some, but not all, rows finished
+	run := func(store string, kill bool) (kills int) {
+		args := []string{"featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", store}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for attempt := 0; ; attempt++ {
+			if attempt > 200 {
+				t.Fatal("featurize never finished")
+			}
+			cmd := exec.Command(trakBin, args...)
+			cmd.Dir, cmd.Env = f.dir, cleanEnv()
+			var errOut bytes.Buffer
+			cmd.Stderr = &errOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if kill && kills < 5 {
+				time.Sleep(time.Duration(30+rng.IntN(300)) * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+			err := cmd.Wait()
+			if err == nil {
+				return kills
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("featurize failed: %v\n%s", err, errOut.String())
+			}
+			kills++
+			if _, flags, err := npy.ReadFile(filepath.Join(f.dir, store, "0", "is_featurized.npy")); err == nil {
+				if n := bytes.Count(flags, []byte{1}); n > 0 && n < len(flags) {
+					partial++
+				}
+			}
+		}
+	}
+	run("ref", false)
+	kills := run("killed", true)
+	t.Logf("featurize was killed %d times before it finished, %d times with part of the rows done", kills, partial)
+	if partial == 0 {
+		t.Fatal("no kill interrupted featurize midway; make the fixture larger")
+	}
+	for _, name := range []string{"grads.npy", "out_to_loss.npy", "is_featurized.npy"} {
+		a, _ := os.ReadFile(filepath.Join(f.dir, "ref", "0", name))
+		b, _ := os.ReadFile(filepath.Join(f.dir, "killed", "0", name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the uninterrupted and the killed-and-resumed run", name)
+		}
+	}
+	for _, store := range []string{"ref", "killed"} {
+		mustTrak(t, f.dir, "finalize", "--config", cfg, "--save-dir", store)
+		mustTrak(t, f.dir, "score", "--config", cfg, "--save-dir", store)
+	}
+	a, _ := os.ReadFile(filepath.Join(f.dir, "ref", "scores", "val.npy"))
+	b, _ := os.ReadFile(filepath.Join(f.dir, "killed", "scores", "val.npy"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("scores differ between the uninterrupted and the killed-and-resumed run")
+	}
+}
+
+// TestShardsInParallel runs featurize as four processes with --shard i/4 at
+// the same time on one fresh store and compares with one process.
+func TestShardsInParallel(t *testing.T) {
+	f := newFixture(t, 4001, 2, 6, 3, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 40\nbatch_size: 16\n")
+	mustTrak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", "single")
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for i := range 4 {
+		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/4", i))
+		cmd.Dir, cmd.Env = f.dir, cleanEnv()
+		var buf bytes.Buffer
+		cmd.Stderr = &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &buf)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	flags, err := os.ReadFile(filepath.Join(f.dir, "sharded", "0", "is_featurized.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, data, err := npy.ReadFile(filepath.Join(f.dir, "sharded", "0", "is_featurized.npy"))
+	if err != nil || h.Shape[0] != 4001 {
+		t.Fatalf("flags: %v %v", h, err)
+	}
+	for i, v := range data {
+		if v != 1 {
+			t.Fatalf("row %d not featurized", i)
+		}
+	}
+	_ = flags
+	for _, name := range []string{"grads.npy", "out_to_loss.npy"} {
+		a, _ := os.ReadFile(filepath.Join(f.dir, "single", "0", name))
+		b, _ := os.ReadFile(filepath.Join(f.dir, "sharded", "0", name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: sharded store differs from the single-process one", name)
+		}
+	}
+	meta, _ := os.ReadFile(filepath.Join(f.dir, "sharded", "0", "meta.json"))
+	if !bytes.Contains(meta, []byte(`"featurized": true`)) {
+		t.Errorf("meta.json after all shards: %s", meta)
+	}
+}
+
+// TestResultsIndependentOfBatchAndWorkers: batch size and worker count do
+// not change a single bit of the features.
+func TestResultsIndependentOfBatchAndWorkers(t *testing.T) {
+	f := newFixture(t, 257, 2, 30, 5, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 300\n")
+	var ref []byte
+	for _, c := range []struct{ batch, workers string }{{"1", "1"}, {"32", "2"}, {"257", "3"}, {"5", "8"}} {
+		store := "b" + c.batch + "w" + c.workers
+		mustTrak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", store, "--batch-size", c.batch, "--workers", c.workers)
+		got, err := os.ReadFile(filepath.Join(f.dir, store, "0", "grads.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			ref = got
+		} else if !bytes.Equal(ref, got) {
+			t.Errorf("batch %s, workers %s: features differ from batch 1, workers 1", c.batch, c.workers)
+		}
+	}
+}
+
+// TestErrors: bad input gives a clear message and a non-zero exit, and
+// leaves the store usable.
+func TestErrors(t *testing.T) {
+	f := newFixture(t, 50, 2, 4, 3, 2)
+	cfg := f.writeConfig(t, "projector:\n  dim: 8\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unknown key", []string{"featurize", "--config", writeFile(t, f.dir, "bad.yaml", "save_dir: s\nprojecter:\n  dim: 3\n")}, 1, []string{"unknown key projecter", "did you mean"}},
+		{"missing config", []string{"featurize", "--config", "nope.yaml"}, 1, []string{"nope.yaml"}},
+		{"missing checkpoint", []string{"featurize", "--config", cfg, "--checkpoint", "gone.npy"}, 1, []string{"gone.npy"}},
+		{"corrupt checkpoint", []string{"featurize", "--config", cfg, "--checkpoint", writeFile(t, f.dir, "bad.npy", "\x93NUMPY garbage")}, 1, []string{"bad.npy"}},
+		{"no checkpoint", []string{"featurize", "--config", cfg}, 2, []string{"checkpoint is not set", "--checkpoint", "TRAK_CHECKPOINT"}},
+		{"bad shard", []string{"featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--shard", "4/4"}, 2, []string{"invalid shard"}},
+		{"unknown flag", []string{"featurize", "--bogus"}, 2, []string{"unknown flag: --bogus", "Usage:"}},
+		{"finalize without store", []string{"finalize", "--save-dir", "nowhere"}, 1, []string{"no store at nowhere"}},
+		{"top without scores", []string{"top", "--save-dir", "nowhere", "--exp", "x"}, 1, []string{"no store"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := trak(t, f.dir, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+
+	t.Run("store mismatch", func(t *testing.T) {
+		mustTrak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+		_, errOut, code := trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt1.npy", "--model-id", "1", "--projector-dim", "9")
+		if code != 1 || !strings.Contains(errOut, "k: store has 8, this run has 9") || !strings.Contains(errOut, "projector.dim") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+		_, errOut, code = trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt1.npy", "--model-id", "0")
+		if code != 1 || !strings.Contains(errOut, "model id 0") || !strings.Contains(errOut, "another --model-id") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+	})
+	t.Run("singular", func(t *testing.T) {
+		// p = 3·5 = 15 parameters but rank ≤ 2·5 = 10: XᵀX (k = 8 ≤ N) can be
+		// fine, but exact gradients (k = 15) make it singular with λ = 0.
+		exact := writeFile(t, f.dir, "exact.yaml", "save_dir: exact\ntrain_data: train.csv\nprojector:\n  type: none\n")
+		mustTrak(t, f.dir, "featurize", "--config", exact, "--checkpoint", "ckpt0.npy")
+		_, errOut, code := trak(t, f.dir, "finalize", "--config", exact)
+		if code != 1 || !strings.Contains(errOut, "lambda") || !strings.Contains(errOut, "singular") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+		mustTrak(t, f.dir, "finalize", "--config", exact, "--lambda", "0.01")
+	})
+	t.Run("unfinished model", func(t *testing.T) {
+		mustTrak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt1.npy", "--model-id", "1", "--shard", "0/2")
+		_, errOut, code := trak(t, f.dir, "finalize", "--config", cfg)
+		if code != 1 || !strings.Contains(errOut, "not featurized") {
+			t.Errorf("finalize: exit %d: %s", code, errOut)
+		}
+		mustTrak(t, f.dir, "finalize", "--config", cfg, "--model-id", "0")
+		_, errOut, code = trak(t, f.dir, "score", "--config", cfg)
+		if code != 1 || !strings.Contains(errOut, "--skip-unfinished") {
+			t.Errorf("score: exit %d: %s", code, errOut)
+		}
+		_, errOut, code = trak(t, f.dir, "score", "--config", cfg, "--skip-unfinished")
+		if code != 0 || !strings.Contains(errOut, "skipping unfinished model ids [1]") {
+			t.Errorf("score --skip-unfinished: exit %d: %s", code, errOut)
+		}
+		exps, _ := os.ReadFile(filepath.Join(f.dir, "store", "experiments.json"))
+		if !bytes.Contains(exps, []byte(`"model_ids": [`)) || !bytes.Contains(exps, []byte(`"scored": true`)) {
+			t.Errorf("experiments.json: %s", exps)
+		}
+	})
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
