@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -29,7 +30,7 @@ func bindKeyFlags(cmd *cobra.Command, keys ...string) *keyFlags {
 			panic("bindKeyFlags: unknown key " + key)
 		}
 		name := flagName(key)
-		usage := fmt.Sprintf("%s (env %s)", k.Doc, config.EnvName(key))
+		usage := fmt.Sprintf("%s (env %s)", strings.ToUpper(k.Doc[:1])+k.Doc[1:], config.EnvName(key))
 		switch k.Default.(type) {
 		case string:
 			cmd.Flags().String(name, "", usage)

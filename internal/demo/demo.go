@@ -59,6 +59,10 @@ func Run(ctx context.Context, opt Options, w io.Writer) (Result, error) {
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return Result{}, err
 	}
+	// The store records paths; absolute ones keep it usable from anywhere.
+	if abs, err := filepath.Abs(opt.Dir); err == nil {
+		opt.Dir = abs
+	}
 	train := logreg.Generate(opt.Train, opt.Features, opt.Classes, 0.05, opt.Seed)
 	targets := logreg.Generate(opt.Targets+opt.Train, opt.Features, opt.Classes, 0, opt.Seed)
 	// Same class centres as train (same seed), new points: the tail of a longer draw.

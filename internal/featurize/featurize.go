@@ -106,7 +106,8 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 	bs := max(opt.BatchSize, 1)
 	feats := make([]float32, bs*k)
 	q := make([]float32, bs)
-	accs := map[int]*projection.Accumulator{}
+	acc := opt.Projector.NewAccumulator(min(bs, max(len(pending), 1)))
+	defer acc.Close()
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			res.Elapsed = time.Since(start)
@@ -114,12 +115,9 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 		}
 		batch := pending[:min(bs, len(pending))]
 		pending = pending[len(batch):]
-		acc := accs[len(batch)]
-		if acc == nil {
-			acc = opt.Projector.NewAccumulator(len(batch))
-			accs[len(batch)] = acc
-		}
+		acc.SetBatch(len(batch))
 		if err := ex.Gradients(ctx, batch, acc, q[:len(batch)]); err != nil {
+			acc.Reset()
 			res.Elapsed = time.Since(start)
 			return res, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -52,8 +53,11 @@ func (s *Store) TargetRows(id int, exp string, t int) (*Rows, error) {
 		filepath.Join(dir, exp+"_is_featurized.npy"))
 }
 
-func openRows(n, k int, dt npy.DType, featsPath, qPath, donePath string) (r *Rows, err error) {
-	r = &Rows{n: n, k: k}
+func openRows(n, k int, dt npy.DType, featsPath, qPath, donePath string) (_ *Rows, err error) {
+	if err := os.MkdirAll(filepath.Dir(featsPath), 0o755); err != nil {
+		return nil, err
+	}
+	r := &Rows{n: n, k: k}
 	defer func() {
 		if err != nil {
 			r.Close()
