@@ -63,10 +63,11 @@ func Run(ctx context.Context, opt Options, w io.Writer) (Result, error) {
 	if abs, err := filepath.Abs(opt.Dir); err == nil {
 		opt.Dir = abs
 	}
-	train := logreg.Generate(opt.Train, opt.Features, opt.Classes, 0.05, opt.Seed)
-	targets := logreg.Generate(opt.Targets+opt.Train, opt.Features, opt.Classes, 0, opt.Seed)
-	// Same class centres as train (same seed), new points: the tail of a longer draw.
-	targets = tail(targets, opt.Train)
+	// One draw for train and targets, so both share the class centres; the
+	// targets keep their clean labels.
+	all := logreg.Generate(opt.Train+opt.Targets, opt.Features, opt.Classes, 0.05, opt.Seed)
+	train := &logreg.Data{N: opt.Train, D: all.D, X: all.X[:opt.Train*all.D], Y: all.Y[:opt.Train], Clean: all.Clean[:opt.Train]}
+	targets := &logreg.Data{N: opt.Targets, D: all.D, X: all.X[opt.Train*all.D:], Y: all.Clean[opt.Train:], Clean: all.Clean[opt.Train:]}
 	trainPath := filepath.Join(opt.Dir, "train.csv")
 	targetsPath := filepath.Join(opt.Dir, "targets.csv")
 	if err := logreg.WriteCSV(trainPath, train); err != nil {
@@ -227,9 +228,6 @@ func accuracy(m *logreg.Model, d *logreg.Data) float64 {
 	return float64(right) / float64(d.N)
 }
 
-func tail(d *logreg.Data, from int) *logreg.Data {
-	return &logreg.Data{N: d.N - from, D: d.D, X: d.X[from*d.D:], Y: d.Y[from:], Clean: d.Clean[from:]}
-}
 
 func progressAdapter(p score.ProgressFunc, desc string) func(int) func(int) {
 	if p == nil {

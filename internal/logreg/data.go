@@ -54,7 +54,7 @@ func parseCSV(raw []byte) (*Data, error) {
 	r.ReuseRecord = true
 	r.TrimLeadingSpace = true
 	d := &Data{D: -1}
-	for line := 1; ; line++ {
+	for first := true; ; first = false {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -62,7 +62,8 @@ func parseCSV(raw []byte) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		if line == 1 {
+		line, _ := r.FieldPos(0) // the file's line: blank lines and quoted line breaks count
+		if first {
 			if _, err := strconv.Atoi(strings.TrimSpace(rec[0])); err != nil {
 				continue // header
 			}
@@ -133,7 +134,7 @@ func Generate(n, d, c int, flip float64, seed uint64) *Data {
 			out.X[i*d+j] = centers[y*d+j] + rng.NormFloat64()
 		}
 		out.Clean[i] = y
-		if rng.Float64() < flip {
+		if rng.Float64() < flip && c > 1 {
 			y = (y + 1 + rng.IntN(c-1)) % c
 		}
 		out.Y[i] = y

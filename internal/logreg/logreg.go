@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/npy"
@@ -166,6 +167,11 @@ func LoadCheckpoint(path string) (*Model, error) {
 
 // SaveCheckpoint writes the model as a C × (D+1) float32 .npy file.
 func SaveCheckpoint(path string, m *Model) error {
+	for i, v := range slices.Concat(m.W, m.B) {
+		if f := float64(float32(v)); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("save checkpoint %s: parameter %d is %v, which is not a finite float32", path, i, v)
+		}
+	}
 	data := make([]byte, 0, 4*m.C*(m.D+1))
 	for c := range m.C {
 		for _, v := range m.W[c*m.D : (c+1)*m.D] {
