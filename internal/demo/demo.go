@@ -228,7 +228,6 @@ func accuracy(m *logreg.Model, d *logreg.Data) float64 {
 	return float64(right) / float64(d.N)
 }
 
-
 func progressAdapter(p score.ProgressFunc, desc string) func(int) func(int) {
 	if p == nil {
 		return nil
