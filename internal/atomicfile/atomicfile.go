@@ -72,11 +72,11 @@ func writeTemp(path string, perm fs.FileMode, fill func(*os.File) error) (name s
 	if err != nil {
 		return "", fmt.Errorf("create temporary file for %s: %w", path, err)
 	}
-	name = f.Name()
+	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(name)
+			os.Remove(tmp)
 		}
 	}()
 	if err = f.Chmod(perm); err != nil {
@@ -91,7 +91,7 @@ func writeTemp(path string, perm fs.FileMode, fill func(*os.File) error) (name s
 	if err = f.Close(); err != nil {
 		return "", fmt.Errorf("close %s: %w", path, err)
 	}
-	return name, nil
+	return tmp, nil
 }
 
 // syncDir makes a rename or link in dir durable. File systems that cannot
