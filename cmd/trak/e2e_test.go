@@ -611,3 +611,27 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return name
 }
+
+// TestFullDisk featurizes into a store on a 1 MiB file system: the run must
+// stop with an error that says the disk is full, not crash, and leave the
+// store valid. It needs root to mount a tmpfs and is skipped otherwise.
+func TestFullDisk(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	f := newFixture(t, 3000, 2, 4, 3, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 128\n") // 3000 × 128 × 4 B = 1.5 MB of features
+	store := filepath.Join(mnt, "store")
+	_, errOut, code := trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", store)
+	if code != 1 || !strings.Contains(errOut, "not enough free disk space") || !strings.Contains(errOut, "grads.npy") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(store, "0", "grads.npy")); err == nil {
+		t.Error("a grads.npy was left that does not fit the disk")
+	}
+	if _, errOut, code := trak(t, f.dir, "finalize", "--save-dir", store); code != 1 || !strings.Contains(errOut, "model 0 is not featurized") {
+		t.Errorf("finalize on the failed store: exit %d, %s", code, errOut)
+	}
+}

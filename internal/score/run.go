@@ -34,6 +34,9 @@ func FinalizeModel(ctx context.Context, st *store.Store, id int, lambda float64,
 			return f, true, nil
 		}
 	}
+	if !st.HasTrainRows(id) {
+		return 0, false, fmt.Errorf("model %d is not featurized: run `trak featurize --model-id %d` first", id, id)
+	}
 	rows, err := st.TrainRows(id)
 	if err != nil {
 		return 0, false, err

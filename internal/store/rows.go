@@ -43,6 +43,12 @@ func (s *Store) TrainRows(id int) (*Rows, error) {
 		filepath.Join(dir, "is_featurized.npy"))
 }
 
+// HasTrainRows reports whether the train arrays of model id exist.
+func (s *Store) HasTrainRows(id int) bool {
+	_, err := os.Stat(filepath.Join(s.ModelDir(id), "is_featurized.npy"))
+	return err == nil
+}
+
 // TargetRows opens (creating if needed) the target features of experiment
 // exp for model id: <exp>_grads.npy (t × k float32) and
 // <exp>_is_featurized.npy.
