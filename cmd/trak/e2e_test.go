@@ -635,3 +635,31 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("finalize on the failed store: exit %d, %s", code, errOut)
 	}
 }
+
+// TestInterrupt: Ctrl-C (SIGINT) stops featurize between batches with exit
+// status 130 and a message that says how to continue; the rerun finishes.
+func TestInterrupt(t *testing.T) {
+	f := newFixture(t, 6000, 2, 10, 3, 1)
+	cfg := f.writeConfig(t, "projector:\n  dim: 64\nbatch_size: 4\n")
+	cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+	cmd.Dir, cmd.Env = f.dir, cleanEnv()
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "run the same command again to continue") {
+		t.Errorf("stderr: %s", errOut.String())
+	}
+	_, errOut2, code := trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+	if code != 0 || !strings.Contains(errOut2, "rows were already done") {
+		t.Errorf("resume: exit %d, %s", code, errOut2)
+	}
+}

@@ -1,0 +1,277 @@
+// Package projection computes trak's random projections of per-example
+// gradients, g ↦ Pᵀg with g ∈ Rᵖ (p = number of model parameters) and a
+// p × k matrix P, without ever storing or materialising P.
+//
+// Every entry P[r, c] is a pure function of (seed, model id, r, c) computed
+// with the Philox4x32-10 counter-based generator (package philox), so any
+// machine, CPU or GPU, at any chunk size, batch size or worker count,
+// generates the same P. The definition below is exact; a GPU kernel that
+// follows it reproduces every rademacher entry bit for bit.
+//
+// # Definition of P
+//
+// Notation: r is the row (a parameter index, 0 ≤ r < p, an int64 taken as
+// uint64), c the column (0 ≤ c < k), k = Spec.Dim, uint32(x) keeps the low 32
+// bits of x, and "/" and "%" are integer division and remainder.
+//
+// Key. Each (seed, model id) pair has its own key:
+//
+//	seed' = uint64(Seed) ⊕ philox.SplitMix64(uint64(int64(ModelID)))
+//	key   = philox.KeyFromSeed(seed')
+//
+// Scale. h = 1 / math.Sqrt(float64(k)), evaluated in float64 (a correctly
+// rounded square root, then a correctly rounded division).
+//
+// Rademacher (the default). Entries are ±s with s = float32(h), the float32
+// nearest to h. One Philox call gives the 128 entries of a row in columns
+// 128·q … 128·q+127:
+//
+//	x = philox.Block(key, Counter{uint32(c/128), uint32(r), uint32(r>>32), DomainRademacher})
+//	j = c % 128
+//	P[r, c] = +s if bit j%32 of x[j/32] is 1 (bit 0 = least significant), else −s
+//
+// Normal. Entries are N(0, 1/k), four per Philox call, from two Box–Muller
+// pairs evaluated in float64:
+//
+//	x  = philox.Block(key, Counter{uint32(c/4), uint32(r), uint32(r>>32), DomainNormal})
+//	u_i = (float64(x[i]) + 0.5) · 2⁻³²             (exact; u_i ∈ (0, 1))
+//	ρ₀ = √(−2·ln u₀),  θ₀ = 2π·u₁                 (2π as the float64 nearest to it)
+//	ρ₁ = √(−2·ln u₂),  θ₁ = 2π·u₃
+//	z  = (ρ₀·cos θ₀, ρ₀·sin θ₀, ρ₁·cos θ₁, ρ₁·sin θ₁)
+//	P[r, c] = float32(z[c%4] · h)                  (product in float64, then rounded to float32)
+//
+// The normal entries depend on float64 log, sin and cos, which are not
+// correctly rounded: another device or math library can differ in the last
+// float64 bit, and so, rarely, in the last float32 bit of an entry. Rademacher
+// entries use only integer arithmetic and the correctly rounded h, and are
+// exact everywhere.
+//
+// None. P is the p × p identity (k = p); no random numbers are drawn.
+//
+// With the 1/√k scale, E[P[r,c]] = 0 and E[P[r,c]²] = 1/k (up to the float32
+// rounding of s for rademacher), so E‖Pᵀg‖² = ‖g‖² for every g: the
+// regularisation λ of the later solve means the same thing whatever k is.
+//
+// # Computing Pᵀg
+//
+// An Accumulator receives the gradients of a batch of B examples a slice of
+// parameters at a time, in parameter order, and produces the B × k features.
+// It stages the gradient into blocks of R = BlockRows rows of P aligned to
+// multiples of R, so block t covers rows [t·R, min((t+1)·R, p)) whatever the
+// caller's slicing. For each block it computes the float32 partial product
+// G_t·P_t with blas32.Gemm (P_t generated in small tiles, never more than
+// 64 × 128 entries of P per worker), adds the partial to a float64
+// accumulator, blocks in ascending order, and Finish rounds the sums to
+// float32:
+//
+//	feature[b, c] = float32( Σ_t float64( Σ_{r in block t} g_b[r]·P[r, c] ) )
+//
+// where the inner sum is the float32 GEMM result. The sequence of GEMM calls
+// depends only on p, R and k; workers take whole 128-column groups, and
+// examples are multiplied 64 rows at a time. So feature[b, ·] is
+// bit-identical whatever the caller's chunking and whatever the worker count,
+// and, because gonum's pure-Go GEMM computes each row of its result
+// independently of the others (the tests check this), whatever the batch size
+// and the example's position in it. A plugged-in BLAS (blas32.Use) keeps the
+// first two properties; the third is then up to that library. R is part of
+// the numeric definition of the CPU output: changing it changes the last bits.
+package projection
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/trak-dev/trak/internal/philox"
+)
+
+// Kind names a family of projection matrices.
+type Kind string
+
+// The projection kinds. See the package documentation for their exact
+// definitions.
+const (
+	Rademacher Kind = "rademacher" // entries ±1/√k; the default
+	Normal     Kind = "normal"     // entries N(0, 1/k)
+	None       Kind = "none"       // the identity: features are the gradients, k = p
+)
+
+// validKinds lists the valid kinds, default first, for error messages.
+const validKinds = "rademacher, normal, none"
+
+// ParseKind returns the Kind named by s (case-insensitive, surrounding space
+// ignored). An unknown name is an error that lists the valid ones.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
+	case Rademacher, Normal, None:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown projection kind %q (valid kinds: %s)", s, validKinds)
+}
+
+// Domain separators: word 3 of the Philox counter, so that the rademacher and
+// normal matrices of one key draw from disjoint counter ranges.
+const (
+	DomainRademacher uint32 = 1
+	DomainNormal     uint32 = 2
+)
+
+// BlockRows is R, the number of rows of P (parameters) in one block of the
+// Accumulator. Blocks start at multiples of BlockRows. Each float32 partial
+// sum runs over at most BlockRows terms before it is widened to float64,
+// which bounds its rounding error by about BlockRows·2⁻²⁴ relative to
+// Σ|g·P| (typically √BlockRows·2⁻²⁴); widening costs B·k additions per block,
+// 1/BlockRows of the block's multiply-adds.
+const BlockRows = 512
+
+// groupCols is the width of the column groups that workers share out: one
+// rademacher Philox call yields 128 entries, so a group is generated by
+// exactly one worker, and the groups are also the GEMM's column tiles.
+const groupCols = 128
+
+// Spec identifies one projection matrix.
+type Spec struct {
+	// Kind selects the entry distribution. The zero value "" means
+	// Rademacher, the default.
+	Kind Kind
+	// Dim is k, the number of columns (the feature dimension). It must be at
+	// least 1 for Rademacher and Normal and is ignored for None, whose
+	// dimension is NumParams.
+	Dim int
+	// Seed and ModelID select the matrix; each checkpoint (model id) of a run
+	// has its own P.
+	Seed    int64
+	ModelID int
+	// NumParams is p, the number of rows: the model's parameter count, at
+	// least 1.
+	NumParams int64
+}
+
+// Projector is one projection matrix P together with the settings used to
+// apply it. It holds no per-call state and is safe for concurrent use;
+// each concurrent batch needs its own Accumulator.
+type Projector struct {
+	spec    Spec
+	workers int
+	dim     int
+	key     philox.Key
+	scale   float64  // h = 1/√k in float64, the normal scale
+	sign    float32  // s = float32(h), the rademacher magnitude
+	signTab *signTab // rademacher bit pattern → ±s floats; nil for other kinds
+}
+
+// New validates s and returns its Projector. workers (≥ 1) is the number of
+// goroutines an Accumulator uses to generate P and multiply by it; it has no
+// effect on the result.
+func New(s Spec, workers int) (*Projector, error) {
+	if s.Kind == "" {
+		s.Kind = Rademacher
+	}
+	switch s.Kind {
+	case Rademacher, Normal, None:
+	default:
+		return nil, fmt.Errorf("projection: unknown kind %q (valid kinds: %s)", s.Kind, validKinds)
+	}
+	if s.NumParams < 1 {
+		return nil, fmt.Errorf("projection: number of parameters is %d, must be at least 1", s.NumParams)
+	}
+	if workers < 1 {
+		return nil, fmt.Errorf("projection: workers is %d, must be at least 1", workers)
+	}
+	p := &Projector{spec: s, workers: workers}
+	if s.Kind == None {
+		if int64(int(s.NumParams)) != s.NumParams {
+			return nil, fmt.Errorf("projection: %d parameters are too many for projector %q", s.NumParams, None)
+		}
+		p.dim = int(s.NumParams)
+		p.spec.Dim = p.dim
+		return p, nil
+	}
+	if s.Dim < 1 {
+		return nil, fmt.Errorf("projection: dimension k is %d, must be at least 1", s.Dim)
+	}
+	if int64(s.Dim) > math.MaxUint32 {
+		return nil, fmt.Errorf("projection: dimension k is %d, at most %d is supported", s.Dim, int64(math.MaxUint32))
+	}
+	p.dim = s.Dim
+	p.key = philox.KeyFromSeed(uint64(s.Seed) ^ philox.SplitMix64(uint64(int64(s.ModelID))))
+	p.scale = 1 / math.Sqrt(float64(s.Dim))
+	p.sign = float32(p.scale)
+	if s.Kind == Rademacher {
+		p.signTab = newSignTab(p.sign)
+	}
+	return p, nil
+}
+
+// Spec returns the specification the Projector was built from, with the
+// default kind filled in and, for None, Dim set to NumParams.
+func (p *Projector) Spec() Spec { return p.spec }
+
+// Kind returns the projection kind.
+func (p *Projector) Kind() Kind { return p.spec.Kind }
+
+// Dim returns the output dimension: k, or NumParams for None.
+func (p *Projector) Dim() int { return p.dim }
+
+// NumParams returns p, the number of rows of P.
+func (p *Projector) NumParams() int64 { return p.spec.NumParams }
+
+// Workers returns the number of goroutines an Accumulator uses.
+func (p *Projector) Workers() int { return p.workers }
+
+// Key returns the Philox key of this (seed, model id) pair, the key of the
+// package documentation, for kernels that generate P elsewhere.
+func (p *Projector) Key() philox.Key { return p.key }
+
+// Entry returns P[row, col] computed straight from the definition in the
+// package documentation, one Philox call per entry. It is the reference the
+// fast block generator and other devices are checked against. It panics if
+// row is outside [0, NumParams) or col outside [0, Dim()).
+func (p *Projector) Entry(row int64, col int) float32 {
+	if row < 0 || row >= p.spec.NumParams {
+		panic(fmt.Sprintf("projection: Entry row %d out of range [0, %d)", row, p.spec.NumParams))
+	}
+	if col < 0 || col >= p.dim {
+		panic(fmt.Sprintf("projection: Entry column %d out of range [0, %d)", col, p.dim))
+	}
+	r := uint64(row)
+	switch p.spec.Kind {
+	case Rademacher:
+		x := philox.Block(p.key, philox.Counter{uint32(col / 128), uint32(r), uint32(r >> 32), DomainRademacher})
+		j := col % 128
+		if x[j/32]>>(j%32)&1 == 1 {
+			return p.sign
+		}
+		return -p.sign
+	case Normal:
+		x := philox.Block(p.key, philox.Counter{uint32(col / 4), uint32(r), uint32(r >> 32), DomainNormal})
+		z := boxMuller(x)
+		return float32(z[col%4] * p.scale)
+	default: // None
+		if row == int64(col) {
+			return 1
+		}
+		return 0
+	}
+}
+
+// twoPi is 2π rounded to float64, the constant of the normal definition.
+const twoPi = 2 * math.Pi
+
+// boxMuller turns one Philox output into four standard normal float64
+// values, exactly as the normal definition in the package documentation says.
+// Entry and the block generator share it so they cannot drift apart.
+// math.Sincos runs the same argument reduction and polynomials as math.Sin
+// and math.Cos, so it returns their values (the tests transcribe the
+// definition with Sin and Cos and compare bitwise) at close to half the cost.
+func boxMuller(x [4]uint32) [4]float64 {
+	u0 := (float64(x[0]) + 0.5) * 0x1p-32
+	u1 := (float64(x[1]) + 0.5) * 0x1p-32
+	u2 := (float64(x[2]) + 0.5) * 0x1p-32
+	u3 := (float64(x[3]) + 0.5) * 0x1p-32
+	r0 := math.Sqrt(-2 * math.Log(u0))
+	r1 := math.Sqrt(-2 * math.Log(u2))
+	s0, c0 := math.Sincos(twoPi * u1)
+	s1, c1 := math.Sincos(twoPi * u3)
+	return [4]float64{r0 * c0, r0 * s0, r1 * c1, r1 * s1}
+}
