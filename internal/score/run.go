@@ -52,18 +52,7 @@ func FinalizeModel(ctx context.Context, st *store.Store, id int, lambda float64,
 		return 0, false, err
 	}
 	defer f.Close()
-	opt := FinalizeOptions{Lambda: lambda}
-	if prog != nil {
-		var add func(int)
-		last := 0
-		opt.Progress = func(done, total int) {
-			if add == nil {
-				add = prog(fmt.Sprintf("finalize model %d", id), total)
-			}
-			add(done - last)
-			last = done
-		}
-	}
+	opt := FinalizeOptions{Lambda: lambda, Progress: stepProgress(prog, fmt.Sprintf("finalize model %d", id))}
 	form, err = Finalize(rows, &f32Writer{ctx: ctx, data: f.Float32s(), cols: k}, opt)
 	if err != nil {
 		var se *SingularError
@@ -197,18 +186,7 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	opt := ScoreOptions{}
-	if job.Progress != nil {
-		var add func(int)
-		last := 0
-		opt.Progress = func(done, total int) {
-			if add == nil {
-				add = job.Progress("score "+job.Exp, total)
-			}
-			add(done - last)
-			last = done
-		}
-	}
+	opt := ScoreOptions{Progress: stepProgress(job.Progress, "score "+job.Exp)}
 	if err := ScoresWithOptions(ks, gs, qs, &f32Writer{ctx: ctx, data: f.Float32s(), cols: job.NumTargets}, opt); err != nil {
 		return "", fmt.Errorf("score %s: %w", job.Exp, err)
 	}
@@ -217,6 +195,23 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 	}
 	rec.Scored = true
 	return final, st.SetExperiment(job.Exp, rec)
+}
+
+// stepProgress adapts a ProgressFunc to the (done, total) callbacks of
+// Finalize and Scores; nil stays nil.
+func stepProgress(prog ProgressFunc, desc string) func(done, total int) {
+	if prog == nil {
+		return nil
+	}
+	var add func(int)
+	last := 0
+	return func(done, total int) {
+		if add == nil {
+			add = prog(desc, total)
+		}
+		add(done - last)
+		last = done
+	}
 }
 
 // createPartial creates the .npy file that will become final, under a
