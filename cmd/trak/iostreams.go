@@ -45,6 +45,9 @@ func (s *IOStreams) progressMode() progress.Mode {
 // under desc.
 func (s *IOStreams) progressFor(desc, units string) func(total int) func(int) {
 	return func(total int) func(int) {
+		if total <= 0 {
+			return func(int) {}
+		}
 		r := progress.New(s.ErrOut, s.progressMode(), int64(total), desc, units)
 		done := 0
 		return func(n int) {
