@@ -1,0 +1,130 @@
+package clip
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestParamCounts checks the parameter lists against open_clip's published
+// totals.
+func TestParamCounts(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want int64
+	}{
+		{"ViT-B-32", 151_277_313},
+		{"ViT-B-16", 149_620_737},
+		{"ViT-L-14", 427_616_513},
+	} {
+		c, ok := Preset(tt.name)
+		if !ok {
+			t.Fatalf("no preset %s", tt.name)
+		}
+		if got := c.NumParams(); got != tt.want {
+			t.Errorf("%s: %d parameters, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParamOrder(t *testing.T) {
+	c, _ := Preset("tiny")
+	ps := c.Params()
+	var names []string
+	var off int64
+	for _, p := range ps {
+		if p.Offset != off {
+			t.Fatalf("%s at offset %d, want %d", p.Name, p.Offset, off)
+		}
+		off += int64(p.Len())
+		names = append(names, p.Name)
+	}
+	head := []string{"positional_embedding", "text_projection", "logit_scale", "visual.class_embedding", "visual.positional_embedding", "visual.proj", "visual.conv1.weight", "visual.ln_pre.weight", "visual.ln_pre.bias", "visual.transformer.resblocks.0.ln_1.weight"}
+	if !reflect.DeepEqual(names[:len(head)], head) {
+		t.Errorf("order starts %v, want %v", names[:len(head)], head)
+	}
+	tail := []string{"transformer.resblocks.1.mlp.c_proj.bias", "token_embedding.weight", "ln_final.weight", "ln_final.bias"}
+	if !reflect.DeepEqual(names[len(names)-len(tail):], tail) {
+		t.Errorf("order ends %v, want %v", names[len(names)-len(tail):], tail)
+	}
+}
+
+// TestShippedConfigs: the JSON files in configs/clip parse to the presets.
+func TestShippedConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../../configs/clip/*.json")
+	if len(files) < 7 {
+		t.Fatalf("found %d config files", len(files))
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		c, err := LoadConfig(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		want, ok := Preset(name)
+		if !ok {
+			t.Errorf("%s has no preset", name)
+			continue
+		}
+		if c != want {
+			t.Errorf("%s: parsed %+v, preset %+v", name, c, want)
+		}
+	}
+}
+
+func TestInferConfig(t *testing.T) {
+	for _, name := range PresetNames() {
+		want, _ := Preset(name)
+		shapes := map[string][]int{}
+		for _, p := range want.Params() {
+			shapes[p.Name] = p.Shape
+		}
+		got, err := InferConfig(shapes)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want.QuickGELU = false // not visible in shapes
+		if name == "tiny" {
+			// head counts are not visible either: inference assumes width/64.
+			want.Vision.HeadWidth, want.Text.Heads = 64, 1
+		}
+		if got != want {
+			t.Errorf("%s: inferred %+v, want %+v", name, got, want)
+		}
+	}
+	if _, err := InferConfig(map[string][]int{"text_projection": {4, 4}}); err == nil || !strings.Contains(err.Error(), "visual.conv1.weight") {
+		t.Errorf("incomplete checkpoint: %v", err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ json, want string }{
+		{`{"embed_dim": 512, "vision_cfg": {"timm_model_name": "convnext"}, "text_cfg": {}}`, "timm_model_name is not supported"},
+		{`{"embed_dim": 512, "vision_cfg": {"layers": [3,4,6,3], "width": 64}, "text_cfg": {}}`, "vision_cfg"},
+		{`{"vision_cfg": {}, "text_cfg": {}}`, "missing \"embed_dim\""},
+		{`{"embed_dim": 8, "vision_cfg": {"image_size": 30, "layers": 1, "width": 64, "patch_size": 8}, "text_cfg": {"context_length": 4, "vocab_size": 10, "width": 8, "heads": 2, "layers": 1}}`, "not a multiple of patch_size"},
+		{`{"embed_dim": 8, "multimodal_cfg": {}, "vision_cfg": {}, "text_cfg": {}}`, "multimodal_cfg is not supported"},
+		{`not json`, "invalid character"},
+	} {
+		_, err := ParseConfig([]byte(tt.json))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseConfig(%s) = %v, want %q", tt.json, err, tt.want)
+		}
+	}
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "none.json")); err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

@@ -1,0 +1,122 @@
+package clip
+
+import (
+	"fmt"
+
+	"github.com/trak-dev/trak/internal/backend"
+)
+
+// GradSink receives per-example gradients one parameter tensor (or part of
+// one) at a time: for parameters [offset, offset+n), row b of g (at
+// g[b*stride:]) belongs to example b of the batch. Tensors arrive in
+// backward order; parameters never delivered have zero gradient (for
+// example logit_scale, and the rows of token_embedding no example uses).
+// *projection.Accumulator implements it.
+type GradSink interface {
+	Add(offset int64, n int, g []float32, stride int)
+}
+
+// Model is a CLIP model with its weights on a backend.
+type Model struct {
+	Config Config
+	b      backend.Backend
+	params []Param
+	w      []*backend.Tensor // by parameter index
+	index  map[string]int
+
+	vision, text tower
+}
+
+// tower is one transformer stack.
+type tower struct {
+	blocks []blockParams
+	width  int
+	heads  int
+	mlp    int
+	causal bool
+}
+
+// blockParams holds the parameter indices of one residual block, in
+// open_clip's order.
+type blockParams struct {
+	ln1w, ln1b, inW, inB, outW, outB, ln2w, ln2b, fcW, fcB, projW, projB int
+}
+
+// New builds a model of configuration cfg on b, filling each parameter with
+// load (called once per parameter, in parameter order, with a buffer of the
+// parameter's length).
+func New(b backend.Backend, cfg Config, load func(p Param, dst []float32) error) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, b: b, params: cfg.Params(), index: map[string]int{}}
+	m.w = make([]*backend.Tensor, len(m.params))
+	for i, p := range m.params {
+		m.index[p.Name] = i
+		buf := make([]float32, p.Len())
+		if err := load(p, buf); err != nil {
+			m.Free()
+			return nil, fmt.Errorf("load %s: %w", p.Name, err)
+		}
+		shape := p.Shape
+		if len(shape) == 0 {
+			shape = []int{1}
+		}
+		m.w[i] = b.Upload(buf, shape...)
+	}
+	m.vision = m.newTower("visual.transformer.resblocks.", cfg.Vision.Layers, cfg.Vision.Width, cfg.VisionHeads(), cfg.VisionMLP(), false)
+	m.text = m.newTower("transformer.resblocks.", cfg.Text.Layers, cfg.Text.Width, cfg.Text.Heads, cfg.TextMLP(), true)
+	return m, nil
+}
+
+func (m *Model) newTower(prefix string, layers, width, heads, mlp int, causal bool) tower {
+	t := tower{width: width, heads: heads, mlp: mlp, causal: causal}
+	for i := range layers {
+		p := fmt.Sprintf("%s%d.", prefix, i)
+		t.blocks = append(t.blocks, blockParams{
+			ln1w: m.index[p+"ln_1.weight"], ln1b: m.index[p+"ln_1.bias"],
+			inW: m.index[p+"attn.in_proj_weight"], inB: m.index[p+"attn.in_proj_bias"],
+			outW: m.index[p+"attn.out_proj.weight"], outB: m.index[p+"attn.out_proj.bias"],
+			ln2w: m.index[p+"ln_2.weight"], ln2b: m.index[p+"ln_2.bias"],
+			fcW: m.index[p+"mlp.c_fc.weight"], fcB: m.index[p+"mlp.c_fc.bias"],
+			projW: m.index[p+"mlp.c_proj.weight"], projB: m.index[p+"mlp.c_proj.bias"],
+		})
+	}
+	return t
+}
+
+// Params returns the parameters in projection order.
+func (m *Model) Params() []Param { return m.params }
+
+// NumParams returns the number of parameters.
+func (m *Model) NumParams() int64 { return m.Config.NumParams() }
+
+// Weight returns a copy of the named parameter's values.
+func (m *Model) Weight(name string) ([]float32, bool) {
+	i, ok := m.index[name]
+	if !ok {
+		return nil, false
+	}
+	out := make([]float32, m.w[i].Len())
+	m.b.Download(out, m.w[i])
+	return out, true
+}
+
+// param returns the tensor of a parameter by name; names are fixed by the
+// model definition, so a missing one is a programmer error.
+func (m *Model) param(name string) *backend.Tensor {
+	i, ok := m.index[name]
+	if !ok {
+		panic("clip: no parameter " + name)
+	}
+	return m.w[i]
+}
+
+// Free releases the weights.
+func (m *Model) Free() {
+	for _, t := range m.w {
+		if t != nil {
+			m.b.Free(t)
+		}
+	}
+}
