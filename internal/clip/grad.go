@@ -16,7 +16,9 @@ type gradOut struct {
 
 // weight delivers the per-example gradient of a linear layer's weight
 // (out × in): example b's is Σ_t d[b,t]ᵀ x[b,t], one batched GEMM, where d
-// (B·T, out) is the gradient at the layer's output and x (B·T, in) its input.
+// (B·T, out) is the gradient at the layer's output and x (B·T, in) its
+// input. For a projection used as x·P (P of shape in × out), pass the two
+// the other way round: P's gradient is Σ_t x[b,t]ᵀ d[b,t].
 func (g *gradOut) weight(param int, d, x *backend.Tensor, batch, tokens int) {
 	b := g.m.b
 	out, in := d.Cols(), x.Cols()

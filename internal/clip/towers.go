@@ -114,7 +114,8 @@ func (m *Model) headBackward(hc *headCache, y, dy *backend.Tensor, tokens int, l
 	e := m.Config.EmbedDim
 	demb := b.New(B, e)
 	b.L2NormalizeBack(demb, dy, y, hc.norm, EmbedEps)
-	g.weight(m.index[proj], demb, hc.normed, B, 1)
+	// proj is (W, E), used as x·proj: example b's gradient is normedᵀ·demb.
+	g.weight(m.index[proj], hc.normed, demb, B, 1)
 	dnormed := b.New(B, W)
 	b.Gemm(false, true, 1, demb, m.param(proj), 0, dnormed)
 	dpooled := b.New(B, W)

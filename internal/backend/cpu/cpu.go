@@ -1,0 +1,162 @@
+// Package cpu implements backend.Backend on the host: a Tensor's Storage is
+// a []float32 in Go memory, matrix products go through gonum's blas32 (so
+// that a cgo BLAS registered with blas32.Use takes them over), and every
+// other kernel is a plain Go loop.
+//
+// # Numerics
+//
+// Inputs and outputs are float32; kernels that reduce a row accumulate in
+// float64 and round once at the end: LayerNorm's mean and (two-pass,
+// biased) variance, softmax's sum of exponentials and SoftmaxBack's Σ dy·y,
+// L2 norms and dot products, LayerNormBack's row means and per-example
+// dgamma/dbeta sums, SumPerExample. Elementwise activations are evaluated
+// in float64 (math.Erfc, math.Exp) and rounded, so GELU, QuickGELU and
+// their derivatives are within one float32 rounding of the exact value.
+// Gemm accumulates in float32 as the BLAS does.
+//
+// # Parallelism and determinism
+//
+// A Backend made with New(threads) splits row-wise and elementwise kernels
+// into at most threads contiguous chunks of rows (or elements), one
+// goroutine each, once a kernel touches at least 64Ki elements; smaller
+// calls run on the calling goroutine. A row is always computed by one
+// goroutine with the same arithmetic in the same order, and per-example or
+// per-column sums are split along boundaries that do not depend on threads,
+// so every output is bitwise identical whatever threads is. Batched Gemm
+// runs its batch items in parallel goroutines (each a separate blas32
+// call); gonum's Sgemm itself also splits large products into 64×64 blocks
+// of C over GOMAXPROCS goroutines, which threads does not limit, and each
+// block of C is accumulated along k in a fixed order, so Gemm is
+// deterministic too.
+//
+// # Aliasing
+//
+// The backend interface does not say whether an output may share storage
+// with an input, so portable callers must not rely on it. This backend
+// computes elementwise kernels (Copy, Add, Scale, AddBias, GELU, GELUBack)
+// and the row kernels (LayerNorm, LayerNormBack's dx, Softmax,
+// SoftmaxBack, L2Normalize, L2NormalizeBack) so that an output may be the
+// very tensor of an input of the same shape; the layout kernels and Gemm
+// need distinct storage.
+//
+// Methods are not safe for concurrent use on tensors that overlap; the
+// Backend itself holds no mutable state, so distinct goroutines may use one
+// Backend on distinct tensors.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/trak-dev/trak/internal/backend"
+)
+
+// defaultGrain is the number of elements from which a kernel is split
+// across goroutines: starting one costs around a microsecond, a pass over
+// 64Ki float32 values some tens.
+const defaultGrain = 1 << 16
+
+// Backend computes on the CPU. The zero value is not usable: call New.
+type Backend struct {
+	threads int // goroutines a kernel is split over, ≥ 1
+	grain   int // elements from which a kernel is split, ≥ 1
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a CPU backend that splits large kernels over threads
+// goroutines (runtime.NumCPU() when threads ≤ 0).
+func New(threads int) *Backend {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return &Backend{threads: threads, grain: defaultGrain}
+}
+
+// Threads returns the number of goroutines kernels are split over.
+func (be *Backend) Threads() int { return be.threads }
+
+// Name returns "cpu (gonum blas32, N threads)", naming the BLAS
+// implementation in place of gonum's when another one is registered with
+// blas32.Use.
+func (be *Backend) Name() string {
+	impl := fmt.Sprintf("%T", blas32.Implementation())
+	if impl == "gonum.Implementation" {
+		impl = "gonum blas32"
+	}
+	return fmt.Sprintf("cpu (%s, %d threads)", impl, be.threads)
+}
+
+// MemInfo reports the machine's available and total memory (MemAvailable
+// and MemTotal of /proc/meminfo on Linux; zeros where they are unknown).
+func (be *Backend) MemInfo() backend.MemInfo { return memInfo() }
+
+// New returns a zeroed tensor of the given shape (a scalar of one element
+// when shape is empty).
+func (be *Backend) New(shape ...int) *backend.Tensor {
+	n := shapeLen("New", shape)
+	return &backend.Tensor{Shape: slices.Clone(shape), Storage: make([]float32, n)}
+}
+
+// Upload returns a tensor holding a copy of data; len(data) must be the
+// product of shape.
+func (be *Backend) Upload(data []float32, shape ...int) *backend.Tensor {
+	n := shapeLen("Upload", shape)
+	if len(data) != n {
+		panicf("Upload", "%d values for shape %v (%d elements)", len(data), shape, n)
+	}
+	return &backend.Tensor{Shape: slices.Clone(shape), Storage: slices.Clone(data)}
+}
+
+// Download copies t into dst; len(dst) must be t.Len().
+func (be *Backend) Download(dst []float32, t *backend.Tensor) {
+	s := data("Download", "t", t)
+	if len(dst) != len(s) {
+		panicf("Download", "dst of %d values for %v", len(dst), t)
+	}
+	copy(dst, s)
+}
+
+// Free drops t's storage, so that using t afterwards panics. Views of t
+// made with Reshape keep the memory alive until the garbage collector
+// finds them unreachable, but must not be used either.
+func (be *Backend) Free(t *backend.Tensor) {
+	data("Free", "t", t)
+	t.Storage = nil
+}
+
+// Reshape returns a tensor of the given shape over t's storage; the shape
+// must have t's length.
+func (be *Backend) Reshape(t *backend.Tensor, shape ...int) *backend.Tensor {
+	s := data("Reshape", "t", t)
+	if n := shapeLen("Reshape", shape); n != len(s) {
+		panicf("Reshape", "%v to %v: %d elements to %d", t, shape, len(s), n)
+	}
+	return &backend.Tensor{Shape: slices.Clone(shape), Storage: s}
+}
+
+// split calls body(lo, hi) on contiguous chunks that cover the items
+// [0, n): on the calling goroutine when the call touches fewer than the
+// grain's elements (or threads is 1), otherwise on up to threads
+// goroutines. body must compute each item independently of how the items
+// are chunked.
+func (be *Backend) split(n, elems int, body func(lo, hi int)) {
+	workers := min(be.threads, n)
+	if workers < 2 || elems < be.grain {
+		if n > 0 {
+			body(0, n)
+		}
+		return
+	}
+	size := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := size; lo < n; lo += size {
+		wg.Go(func() { body(lo, min(lo+size, n)) })
+	}
+	body(0, size)
+	wg.Wait()
+}

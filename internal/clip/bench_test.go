@@ -1,0 +1,95 @@
+package clip
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// discardSink counts what it receives; benchmarks of the model alone use
+// it so that the projection's cost is left out.
+type discardSink struct{ n int64 }
+
+func (s *discardSink) Add(_ int64, n int, _ []float32, _ int) { s.n += int64(n) }
+
+// benchModel builds a randomly initialised model quickly (weights only need
+// plausible scales for timing).
+func benchModel(b *testing.B, c Config) *Model {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m, err := New(cpuBackend(), c, func(p Param, dst []float32) error {
+		for i := range dst {
+			dst[i] = float32(0.02 * rng.NormFloat64())
+		}
+		if len(p.Shape) == 1 && (p.Name[len(p.Name)-6:] == "weight") {
+			for i := range dst {
+				dst[i] = 1
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func benchConfigs() map[string]Config {
+	tiny, _ := Preset("tiny")
+	b32, _ := Preset("ViT-B-32")
+	return map[string]Config{"tiny": tiny, "ViT-B-32": b32}
+}
+
+// BenchmarkEncode measures the forward pass of both towers (examples/s).
+func BenchmarkEncode(b *testing.B) {
+	for _, name := range []string{"tiny", "ViT-B-32"} {
+		c := benchConfigs()[name]
+		for _, n := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/B=%d", name, n), func(b *testing.B) {
+				m := benchModel(b, c)
+				batch := randomBatch(c, n, 1)
+				b.ResetTimer()
+				for range b.N {
+					if _, err := m.Encode(batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
+				reportPeak(b)
+			})
+		}
+	}
+}
+
+// BenchmarkPerExampleGradients measures forward, backward and the
+// per-example parameter gradients of every example (examples/s), without
+// the projection.
+func BenchmarkPerExampleGradients(b *testing.B) {
+	for _, name := range []string{"tiny", "ViT-B-32"} {
+		c := benchConfigs()[name]
+		for _, n := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/B=%d", name, n), func(b *testing.B) {
+				m := benchModel(b, c)
+				batch := randomBatch(c, n, 1)
+				out := newTestOutput(n, c.EmbedDim, 1)
+				var sink discardSink
+				b.ResetTimer()
+				for range b.N {
+					if _, err := m.PerExampleGradients(batch, out.grad, &sink); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
+				reportPeak(b)
+			})
+		}
+	}
+}
+
+// reportPeak reports the Go heap's high-water mark in MB (the process's
+// peak RSS is what scripts/bench_clip.sh reports).
+func reportPeak(b *testing.B) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapSys)/1e6, "heap-MB")
+}
