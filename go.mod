@@ -3,6 +3,7 @@ module github.com/trak-dev/trak
 go 1.26.0
 
 require (
+	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cast v1.10.0
 	github.com/spf13/cobra v1.10.2

@@ -37,7 +37,7 @@ func ResolveConfig(f *checkpoint.File, cfg *Config) (Config, error) {
 		cfg = &c
 	}
 	if err := checkpoint.Check(f, cfg.Expected()); err != nil {
-		return Config{}, fmt.Errorf("%s does not match the model config: %w", f.Path, err)
+		return Config{}, err
 	}
 	return *cfg, nil
 }
