@@ -663,3 +663,32 @@ func TestInterrupt(t *testing.T) {
 		t.Errorf("resume: exit %d, %s", code, errOut2)
 	}
 }
+
+// TestInspect reads the reference CLIP checkpoints in both formats and
+// reports problems by name.
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	ref := filepath.Join("..", "..", "internal", "clip", "testdata", "tiny-gelu")
+	for _, file := range []string{"model.safetensors", "model.pt", "model_bf16.safetensors"} {
+		abs, _ := filepath.Abs(filepath.Join(ref, file))
+		cfg, _ := filepath.Abs(filepath.Join(ref, "open_clip_config.json"))
+		out := mustTrak(t, dir, "inspect", abs, "--model-config", cfg)
+		for _, want := range []string{"60,673 parameters", "vision", "32,384", "28,288", "status       ok"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("inspect %s: output lacks %q:\n%s", file, want, out)
+			}
+		}
+	}
+	abs, _ := filepath.Abs(filepath.Join(ref, "model.safetensors"))
+	out, errOut, code := trak(t, dir, "inspect", abs, "--model-config", "ViT-B-32")
+	if code != 1 || !strings.Contains(errOut, "missing") || !strings.Contains(errOut, "wrong shape: text_projection") {
+		t.Errorf("mismatched config: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := writeFile(t, dir, "bad.safetensors", "\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+	if _, errOut, code := trak(t, dir, "inspect", bad); code != 1 || !strings.Contains(errOut, "bad.safetensors") {
+		t.Errorf("corrupt file: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := trak(t, dir, "inspect"); code != 2 || !strings.Contains(errOut, "accepts 1 arg") {
+		t.Errorf("no argument: exit %d, %s", code, errOut)
+	}
+}
