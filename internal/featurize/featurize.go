@@ -24,8 +24,10 @@ import (
 
 // GradSink receives per-example gradients one parameter block at a time:
 // for parameters [offset, offset+n), row b of g (at g[b*stride:]) is the
-// gradient of the batch's example b. Blocks arrive in ascending, contiguous
-// parameter order. *projection.Accumulator implements it.
+// gradient of the batch's example b. Blocks may arrive in any order (a
+// model's backward pass delivers them layer by layer from the output); each
+// parameter at most once per batch, and parameters never delivered have
+// zero gradient. *projection.Accumulator implements it.
 type GradSink interface {
 	Add(offset int64, n int, g []float32, stride int)
 }

@@ -23,18 +23,37 @@ const gemmRows = 64
 // the same float32 partial (β = 1 after the first), so for gonum's Sgemm,
 // which adds the terms of each dot product in ascending order, the partial is
 // the same as from one GEMM over the whole block; in any case the call
-// sequence depends only on p, BlockRows and k, never on the caller.
+// sequence depends only on p, BlockRows, k and which tiles received rows,
+// never on how or in which order the caller delivered them. A tile is one
+// word of a block's presence mask.
 const tileRows = 64
 
+// A block's presence mask has one bit per row, one uint64 per tile.
+const maskWords = BlockRows / tileRows
+
+var _ [0]struct{} = [tileRows - 64]struct{}{} // tileRows must be 64
+
 // Accumulator computes the projected features Pᵀg of a batch of examples
-// whose gradients arrive a slice of parameters at a time.
+// whose gradients arrive a range of parameters at a time.
 //
-// Use: Add the parameter slices [0, n₁), [n₁, n₂), … up to NumParams, in
-// order, then Finish; the Accumulator is then ready for the next batch. The
-// result does not depend on how the parameters are sliced, on the batch size
-// or the example's position in it, or on the worker count (see the package
-// documentation). Add and Finish do not allocate, except once to start the
-// helper goroutines.
+// Use: Add parameter ranges of the batch's gradients in any order and any
+// sizes, each parameter at most once per batch (parameters never added are
+// zero), then Finish; the Accumulator is then ready for the next batch. The
+// result does not depend on how the parameters are sliced or ordered, on
+// whether zero rows are added or left out, on the batch size or the example's
+// position in it, or on the worker count (see the package documentation).
+//
+// Blocks of BlockRows parameters are multiplied as soon as all their rows
+// have arrived (at once, without a copy, when one Add covers the whole
+// block); a block that is only partly covered is staged, B × BlockRows
+// floats, until its other rows arrive or until Finish. Only blocks at the
+// two ends of a gap between the ranges delivered so far are open: a dense
+// model that delivers whole tensors in backward (or forward) order keeps one
+// open at a time, and in any order at most two per gap; sparse delivery (the
+// rows of an embedding table that the batch uses) can keep one or two open
+// per row until Finish. Staging buffers are kept for reuse, so Add and Finish
+// do not allocate once the largest number of open blocks has been seen,
+// except once to start the helper goroutines.
 //
 // An Accumulator is not safe for concurrent use. With more than one worker it
 // keeps helper goroutines, which Close stops; they are also stopped once the
@@ -48,27 +67,36 @@ type Accumulator struct {
 // unreachable and its cleanup can stop them.
 type accState struct {
 	p        *Projector
-	capacity int   // batch capacity: buffers are sized for this many examples
-	batch    int   // examples in the current batch, ≤ cap
-	next     int64 // first parameter not yet added
+	capacity int  // batch capacity: buffers are sized for this many examples
+	batch    int  // examples in the current batch, ≤ capacity
+	active   bool // parameters were added since the last Finish or Reset
 	dim      int
 
 	// Rademacher and Normal.
-	stage []float32 // cap × BlockRows: the gradient rows of the current block
-	acc   []float64 // cap × dim: Σ over finished blocks of the float32 partials
-	work  []worker  // one per worker; work[0] runs on the caller's goroutine
+	acc       *exactAcc // capacity × dim exact sums of the block partials
+	adds      int       // blocks multiplied since the sums were last normalised
+	normEvery int       // normaliseEvery; smaller in tests
+	done      []uint64  // bit t: block t was multiplied in this batch
+	open      openTable // staged blocks by block index
+	openList  []*staged // the same blocks, for Finish and Reset
+	free      []*staged // staging buffers for reuse
+	work      []worker  // one per worker; work[0] runs on the caller's goroutine
 
-	// None: the gradients themselves, cap × dim.
+	// None: the gradients themselves, capacity × dim, and in done one bit
+	// per parameter added.
 	ident []float32
 
-	// The block being multiplied, read by the workers.
-	blockStart int64
-	blockLen   int
+	// The workers' current task: phase, and the block being multiplied or
+	// the output being written.
+	phase     int
+	job       blockJob
+	out       []float32
+	outStride int
 
 	// Helper goroutines for work[1:], started on first use.
 	mu      sync.Mutex
 	jobs    []chan struct{}
-	done    sync.WaitGroup
+	wg      sync.WaitGroup
 	running bool
 }
 
@@ -76,24 +104,59 @@ type accState struct {
 type worker struct {
 	g0, g1 int       // column groups [g0, g1), each groupCols columns wide
 	pblk   []float32 // tileRows × groupCols: one tile of P
-	part   []float32 // cap × groupCols: the float32 GEMM result for one group
+	part   []float32 // capacity × groupCols: the float32 GEMM result for one group
+}
+
+// staged is a block of which some rows have arrived: the batch's gradient
+// rows in data (example b's row l at data[b·BlockRows + l], zero where no row
+// arrived) and a bit per row that arrived.
+type staged struct {
+	t      int64 // block index
+	rows   int   // rows in the block: BlockRows, or fewer for the last block
+	filled int   // rows that arrived
+	pos    int   // index in openList
+	mask   [maskWords]uint64
+	data   []float32 // capacity × BlockRows
+}
+
+// blockJob is one block's multiplication: rows [start, start+rows) of P by
+// the gradient rows, example b's row l at src[b·stride + l]. Tiles whose
+// word of mask is zero received no row and are skipped; a nil mask means that
+// every row is present.
+type blockJob struct {
+	src    []float32
+	stride int
+	start  int64
+	rows   int
+	mask   *[maskWords]uint64
+	// normalise asks the workers to normalise their sums first.
+	normalise bool
 }
 
 // NewAccumulator returns an Accumulator for batches of batch (≥ 1) examples.
-// Its memory is O(batch·(Dim() + BlockRows) + workers·(batch + 64)·128) floats
-// for Rademacher and Normal and batch·NumParams floats for None: P is never
-// materialised. It panics if batch < 1.
+// For Rademacher and Normal its memory is, in bytes, about
+// 80·batch·Dim() for the exact sums (ten 64-bit digits per feature),
+// 2 KiB·batch per open staged block (one is allocated up front), NumParams/4096
+// for a bit per block, and 512·workers·(batch + 64) for the workers' buffers:
+// P is never materialised. For None it is 4·batch·NumParams bytes plus a bit
+// per parameter. It panics if batch < 1.
 func (p *Projector) NewAccumulator(batch int) *Accumulator {
 	if batch < 1 {
 		panic(fmt.Sprintf("projection: NewAccumulator batch %d, must be at least 1", batch))
 	}
 	s := &accState{p: p, capacity: batch, batch: batch, dim: p.dim}
+	np := p.spec.NumParams
 	if p.spec.Kind == None {
 		s.ident = make([]float32, batch*p.dim)
+		s.done = make([]uint64, (np+63)/64)
 		return &Accumulator{s: s}
 	}
-	s.stage = make([]float32, batch*BlockRows)
-	s.acc = make([]float64, batch*p.dim)
+	s.acc = newExactAcc(batch * p.dim)
+	s.normEvery = normaliseEvery
+	s.done = make([]uint64, ((np+BlockRows-1)/BlockRows+63)/64)
+	s.open.init(8)
+	s.openList = make([]*staged, 0, 8)
+	s.free = []*staged{s.newStaged()}
 	groups := (p.dim + groupCols - 1) / groupCols
 	nw := min(p.workers, groups)
 	s.work = make([]worker, nw)
@@ -118,10 +181,11 @@ func (a *Accumulator) Batch() int { return a.s.batch }
 // SetBatch changes the number of examples of the next batch to batch, which
 // must be between 1 and the batch the Accumulator was created with, so a
 // short final batch can reuse the buffers. It panics if called in the middle
-// of a batch (after Add, before Finish) or with batch out of range.
+// of a batch (after an Add of at least one parameter, before Finish or Reset)
+// or with batch out of range.
 func (a *Accumulator) SetBatch(batch int) {
 	s := a.s
-	if s.next != 0 {
+	if s.active {
 		panic("projection: SetBatch in the middle of a batch")
 	}
 	if batch < 1 || batch > s.capacity {
@@ -131,20 +195,22 @@ func (a *Accumulator) SetBatch(batch int) {
 }
 
 // Add feeds the gradients of the batch's examples for parameters
-// [offset, offset+n): row b (0 ≤ b < Batch()) of the block is
-// g[b·stride : b·stride+n]. Calls must cover parameters 0 … NumParams−1 in
-// ascending, contiguous order, any number at a time (n = 0 is allowed); g is
-// not retained.
+// [offset, offset+n): row b (0 ≤ b < Batch()) of the range is
+// g[b·stride : b·stride+n]. Ranges may come in any order and any sizes
+// (n = 0 is allowed), but within one batch each parameter may be added only
+// once; g is not retained.
 //
-// It panics if offset is not where the previous call stopped, if the slice
-// runs past NumParams, if stride < n or if g is too short.
+// It panics if the range is not within [0, NumParams), if it overlaps a range
+// added earlier in the batch, if stride < n or if g is too short. A batch
+// in which Add panicked must be abandoned with Reset.
 func (a *Accumulator) Add(offset int64, n int, g []float32, stride int) {
 	s := a.s
-	if offset != s.next {
-		panic(fmt.Sprintf("projection: Add at parameter offset %d, want %d (parameters must be added in ascending contiguous order)", offset, s.next))
+	np := s.p.spec.NumParams
+	if offset < 0 || offset > np {
+		panic(fmt.Sprintf("projection: Add at parameter offset %d, outside [0, %d]", offset, np))
 	}
-	if n < 0 || int64(n) > s.p.spec.NumParams-offset {
-		panic(fmt.Sprintf("projection: Add of %d parameters at offset %d exceeds the %d parameters", n, offset, s.p.spec.NumParams))
+	if n < 0 || int64(n) > np-offset {
+		panic(fmt.Sprintf("projection: Add of %d parameters at offset %d exceeds the %d parameters", n, offset, np))
 	}
 	if n == 0 {
 		return
@@ -155,71 +221,142 @@ func (a *Accumulator) Add(offset int64, n int, g []float32, stride int) {
 	if need := (s.batch-1)*stride + n; len(g) < need {
 		panic(fmt.Sprintf("projection: Add gradient slice has %d elements, need %d for batch %d, stride %d, n %d", len(g), need, s.batch, stride, n))
 	}
+	s.active = true
+	end := offset + int64(n)
 	if s.ident != nil {
+		if !claim(s.done, offset, end) {
+			panicOverlap(offset, end)
+		}
 		for b := 0; b < s.batch; b++ {
 			copy(s.ident[b*s.dim+int(offset):], g[b*stride:b*stride+n])
 		}
-		s.next += int64(n)
 		return
 	}
-	p := s.p.spec.NumParams
-	done := 0
-	for done < n {
-		pos := int(s.next % BlockRows)
-		start := s.next - int64(pos)
-		length := int(min(BlockRows, p-start))
-		cnt := min(n-done, length-pos)
-		// The gradient is always staged, even when the caller's slice covers
-		// a whole block: the GEMM then sees the same operand layout whatever
-		// the chunking, which keeps the result independent of it even for a
-		// BLAS whose kernels depend on strides or alignment.
-		for b := 0; b < s.batch; b++ {
-			copy(s.stage[b*BlockRows+pos:b*BlockRows+pos+cnt], g[b*stride+done:b*stride+done+cnt])
+	for pos := offset; pos < end; {
+		t := pos / BlockRows
+		start := t * BlockRows
+		rows := int(min(BlockRows, np-start))
+		lo := int(pos - start)
+		cnt := int(min(end, start+int64(rows)) - pos)
+		src := g[pos-offset:]
+		if s.done[t/64]>>(t%64)&1 != 0 {
+			panicOverlap(offset, end)
 		}
-		s.next += int64(cnt)
-		done += cnt
-		if pos+cnt == length {
-			s.multiply(start, length)
+		sb := s.open.get(t)
+		if sb == nil && cnt == rows {
+			// The whole block in one piece: multiply it where it lies.
+			s.done[t/64] |= 1 << (t % 64)
+			s.multiply(blockJob{src: src, stride: stride, start: start, rows: rows})
+			pos += int64(cnt)
+			continue
+		}
+		if sb == nil {
+			sb = s.openBlock(t, rows)
+		}
+		if !claim(sb.mask[:], int64(lo), int64(lo+cnt)) {
+			panicOverlap(offset, end)
+		}
+		for b := 0; b < s.batch; b++ {
+			copy(sb.data[b*BlockRows+lo:b*BlockRows+lo+cnt], src[b*stride:b*stride+cnt])
+		}
+		sb.filled += cnt
+		if sb.filled == rows {
+			s.done[t/64] |= 1 << (t % 64)
+			s.multiply(blockJob{src: sb.data, stride: BlockRows, start: start, rows: rows})
+			s.closeBlock(sb)
+		}
+		pos += int64(cnt)
+	}
+}
+
+func panicOverlap(lo, hi int64) {
+	panic(fmt.Sprintf("projection: Add of parameters [%d, %d) overlaps parameters already added in this batch", lo, hi))
+}
+
+// claim sets bits [lo, hi) of set and reports whether none of them was set
+// before; if one was, it changes nothing and returns false.
+func claim(set []uint64, lo, hi int64) bool {
+	// Bits [lo, hi) of word w are those of wordMask(w).
+	wordMask := func(w int64) uint64 {
+		m := ^uint64(0)
+		if w == lo/64 {
+			m <<= lo % 64
+		}
+		if w == (hi-1)/64 {
+			m &= ^uint64(0) >> (63 - (hi-1)%64)
+		}
+		return m
+	}
+	for w := lo / 64; w <= (hi-1)/64; w++ {
+		if set[w]&wordMask(w) != 0 {
+			return false
 		}
 	}
+	for w := lo / 64; w <= (hi-1)/64; w++ {
+		set[w] |= wordMask(w)
+	}
+	return true
 }
 
 // Finish writes the features of the batch, Batch() × Dim(), example b's
 // starting at out[b·outStride], and resets the Accumulator for the next
-// batch. It panics if not all NumParams parameters were added, if
+// batch. Parameters that were not added count as zero. It panics if
 // outStride < Dim() or if out is too short.
 func (a *Accumulator) Finish(out []float32, outStride int) {
 	s := a.s
-	if s.next != s.p.spec.NumParams {
-		panic(fmt.Sprintf("projection: Finish after %d of %d parameters", s.next, s.p.spec.NumParams))
-	}
 	if outStride < s.dim {
 		panic(fmt.Sprintf("projection: Finish stride %d is less than the dimension %d", outStride, s.dim))
 	}
 	if need := (s.batch-1)*outStride + s.dim; len(out) < need {
 		panic(fmt.Sprintf("projection: Finish output has %d elements, need %d", len(out), need))
 	}
-	for b := 0; b < s.batch; b++ {
-		dst := out[b*outStride : b*outStride+s.dim]
-		if s.ident != nil {
-			copy(dst, s.ident[b*s.dim:(b+1)*s.dim])
-			continue
+	if s.ident != nil {
+		for b := 0; b < s.batch; b++ {
+			src := s.ident[b*s.dim : (b+1)*s.dim]
+			copy(out[b*outStride:b*outStride+s.dim], src)
+			clear(src)
 		}
-		src := s.acc[b*s.dim : (b+1)*s.dim]
-		for c, v := range src {
-			dst[c] = float32(v)
-		}
-		clear(src)
+		clear(s.done)
+		s.active = false
+		return
 	}
-	s.next = 0
+	// The blocks still open: their missing rows are zero.
+	for len(s.openList) > 0 {
+		sb := s.openList[len(s.openList)-1]
+		s.multiply(blockJob{src: sb.data, stride: BlockRows, start: sb.t * BlockRows, rows: sb.rows, mask: &sb.mask})
+		s.closeBlock(sb)
+	}
+	// Round and clear the sums, each worker its own columns.
+	s.out, s.outStride = out, outStride
+	s.dispatch(phaseFinish)
+	s.out = nil
+	s.adds = 0
+	clear(s.done)
+	s.active = false
 }
 
 // Reset abandons the current batch (if any): the parameters added so far are
-// discarded and the next Add must start at offset 0.
+// discarded.
 func (a *Accumulator) Reset() {
 	s := a.s
-	s.next = 0
-	clear(s.acc)
+	if s.ident != nil {
+		clear(s.ident)
+		clear(s.done)
+		s.active = false
+		return
+	}
+	for len(s.openList) > 0 {
+		s.closeBlock(s.openList[len(s.openList)-1])
+	}
+	s.reset()
+}
+
+// reset clears the sums and the record of the blocks multiplied.
+func (s *accState) reset() {
+	s.acc.clear(0, s.capacity*s.dim)
+	s.adds = 0
+	clear(s.done)
+	s.active = false
 }
 
 // Close stops the helper goroutines. It is idempotent, and the Accumulator
@@ -228,56 +365,133 @@ func (a *Accumulator) Close() {
 	a.s.stopHelpers()
 }
 
-// multiply adds the product of the staged block (parameters
-// [start, start+length)) with P's rows to acc, using all workers.
-func (s *accState) multiply(start int64, length int) {
-	s.blockStart, s.blockLen = start, length
+func (s *accState) newStaged() *staged {
+	return &staged{data: make([]float32, s.capacity*BlockRows)}
+}
+
+// openBlock returns a cleared staging buffer for block t, registered as open.
+func (s *accState) openBlock(t int64, rows int) *staged {
+	var sb *staged
+	if n := len(s.free); n > 0 {
+		sb = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		sb = s.newStaged()
+	}
+	sb.t, sb.rows, sb.pos = t, rows, len(s.openList)
+	s.openList = append(s.openList, sb)
+	s.open.put(t, sb)
+	return sb
+}
+
+// closeBlock unregisters sb, clears it and keeps it for reuse.
+func (s *accState) closeBlock(sb *staged) {
+	s.open.del(sb.t)
+	last := s.openList[len(s.openList)-1]
+	s.openList[sb.pos] = last
+	last.pos = sb.pos
+	s.openList[len(s.openList)-1] = nil
+	s.openList = s.openList[:len(s.openList)-1]
+	clear(sb.data[:s.batch*BlockRows])
+	sb.mask = [maskWords]uint64{}
+	sb.filled = 0
+	s.free = append(s.free, sb)
+}
+
+// multiply adds the product of the block's gradient rows with P's rows to
+// the exact sums, using all workers.
+func (s *accState) multiply(j blockJob) {
+	if s.adds >= s.normEvery {
+		j.normalise = true
+		s.adds = 0
+	}
+	s.adds++
+	s.job = j
+	s.dispatch(phaseMultiply)
+	s.job = blockJob{}
+}
+
+// Phases of the workers' work.
+const (
+	phaseMultiply = iota // multiply s.job
+	phaseFinish          // round the sums into s.out and clear them
+)
+
+// dispatch runs phase on all workers and waits for them.
+func (s *accState) dispatch(phase int) {
+	s.phase = phase
 	if len(s.work) == 1 {
 		s.run(0)
 		return
 	}
 	s.startHelpers()
-	s.done.Add(len(s.work) - 1)
+	s.wg.Add(len(s.work) - 1)
 	for _, ch := range s.jobs {
 		ch <- struct{}{}
 	}
 	s.run(0)
-	s.done.Wait()
+	s.wg.Wait()
 }
 
 // run does worker w's share of the current block: for each of its column
-// groups, generate the block's slice of P a tile at a time, multiply, and
-// widen the float32 partial into acc. The workers write disjoint columns of
-// acc, so they need no locking.
+// groups, generate the block's slice of P a tile at a time (skipping tiles
+// that received no row), multiply, and add the float32 partial to the exact
+// sums. The workers write disjoint columns of the sums, so they need no
+// locking.
 func (s *accState) run(w int) {
 	wk := &s.work[w]
-	rows := s.blockLen
+	if s.phase == phaseFinish {
+		s.finish(wk)
+		return
+	}
+	j := &s.job
+	if j.normalise {
+		c0, c1 := wk.g0*groupCols, min(wk.g1*groupCols, s.dim)
+		for b := 0; b < s.batch; b++ {
+			s.acc.normalise(b*s.dim+c0, b*s.dim+c1)
+		}
+	}
 	for g := wk.g0; g < wk.g1; g++ {
 		c0 := g * groupCols
 		width := min(groupCols, s.dim-c0)
-		for l0 := 0; l0 < rows; l0 += tileRows {
-			tl := min(tileRows, rows-l0)
-			s.p.fillGroup(wk.pblk, groupCols, s.blockStart+int64(l0), tl, g, width)
-			pm := blas32.General{Rows: tl, Cols: width, Stride: groupCols, Data: wk.pblk}
-			beta := float32(1)
-			if l0 == 0 {
-				beta = 0
+		beta := float32(0)
+		for l0 := 0; l0 < j.rows; l0 += tileRows {
+			if j.mask != nil && j.mask[l0/tileRows] == 0 {
+				continue // all zero: adds exact zeros
 			}
+			tl := min(tileRows, j.rows-l0)
+			s.p.fillGroup(wk.pblk, groupCols, j.start+int64(l0), tl, g, width)
+			pm := blas32.General{Rows: tl, Cols: width, Stride: groupCols, Data: wk.pblk}
 			for b0 := 0; b0 < s.batch; b0 += gemmRows {
 				m := min(gemmRows, s.batch-b0)
 				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-					blas32.General{Rows: m, Cols: tl, Stride: BlockRows, Data: s.stage[b0*BlockRows+l0:]},
+					blas32.General{Rows: m, Cols: tl, Stride: j.stride, Data: j.src[b0*j.stride+l0:]},
 					pm,
 					beta, blas32.General{Rows: m, Cols: width, Stride: groupCols, Data: wk.part[b0*groupCols:]})
 			}
+			beta = 1
+		}
+		if beta == 0 { // no tile had a row: only after a panic in Add
+			clear(wk.part)
 		}
 		for b := 0; b < s.batch; b++ {
-			dst := s.acc[b*s.dim+c0 : b*s.dim+c0+width]
-			src := wk.part[b*groupCols : b*groupCols+width]
-			for j, v := range src {
-				dst[j] += float64(v)
-			}
+			s.acc.addRow(b*s.dim+c0, wk.part[b*groupCols:b*groupCols+width])
 		}
+	}
+}
+
+// finish writes the rounded sums of the worker's columns to s.out and clears
+// them.
+func (s *accState) finish(wk *worker) {
+	c0 := wk.g0 * groupCols
+	c1 := min(wk.g1*groupCols, s.dim)
+	for b := 0; b < s.batch; b++ {
+		dst := s.out[b*s.outStride+c0 : b*s.outStride+c1]
+		e0 := b*s.dim + c0
+		for c := range dst {
+			dst[c] = s.acc.round(e0 + c)
+		}
+		s.acc.clear(e0, e0+len(dst))
 	}
 }
 
@@ -296,7 +510,7 @@ func (s *accState) startHelpers() {
 		go func(w int) {
 			for range ch {
 				s.run(w)
-				s.done.Done()
+				s.wg.Done()
 			}
 		}(i + 1)
 	}

@@ -19,8 +19,9 @@ import (
 //
 // Rigorous bound: each block's float32 dot product of L ≤ BlockRows terms is
 // within γ_L·Σ_block|g·P| of the exact value (γ_n = n·u/(1−n·u), u = 2⁻²⁴);
-// the float64 sum over blocks adds at most ~T·2⁻⁵³·A, and the final rounding
-// u·|want|. So |got − want| ≤ γ_R·A + u·|want| + 1e-12·A.
+// the sum over blocks is exact, and the final rounding adds at most
+// u·(|want| + γ_R·A). So |got − want| ≤ γ_R·A·(1+u) + u·|want| + 1e-12·A,
+// the last term covering want's own float64 error.
 //
 // Typical error: rounding errors of a sum behave like a random walk, so the
 // RMS error relative to the RMS feature is about u·√(R/2) ≈ 1e-6; the test
@@ -50,7 +51,7 @@ func TestAccumulatorMatchesBruteForce(t *testing.T) {
 						abs += math.Abs(v)
 					}
 					g := float64(got[b*k+c])
-					bound := gamma*abs + u32*math.Abs(want) + 1e-12*abs
+					bound := gamma*abs*(1+u32) + u32*math.Abs(want) + 1e-12*abs
 					if math.Abs(g-want) > bound {
 						t.Errorf("%s k=%d: feature[%d, %d] = %v, brute force %v, |error| %.3g > bound %.3g", kind, k, b, c, g, want, math.Abs(g-want), bound)
 					}
@@ -173,8 +174,8 @@ func TestAccumulatorReuse(t *testing.T) {
 
 // gonum's pure-Go Sgemm must compute each row of C the same whatever the
 // number of rows m: the Accumulator's independence of the batch size rests on
-// it. The checks of column ranges and of a tiled inner dimension document
-// further properties the package documentation mentions.
+// it. The checks of A's stride, of column ranges and of a tiled inner
+// dimension document further properties the package documentation mentions.
 // Tolerance: none (bitwise). If a different blas32 implementation is plugged
 // in, this test reports whether it keeps the property.
 func TestGemmRowsIndependent(t *testing.T) {
@@ -201,6 +202,22 @@ func TestGemmRowsIndependent(t *testing.T) {
 		row := gemm(1, 0, n, a[i*kk:])
 		if j := sameBits(row, full[i*n:(i+1)*n]); j >= 0 {
 			t.Fatalf("row %d computed alone differs at column %d", i, j)
+		}
+	}
+	// The stride and alignment of A do not matter either: the Accumulator
+	// reads a block from the caller's slice or from its staging copy.
+	for _, pad := range []int{1, 37} {
+		wide := make([]float32, 3+m*(kk+pad))
+		for i := range m {
+			copy(wide[3+i*(kk+pad):], a[i*kk:(i+1)*kk])
+		}
+		c := make([]float32, m*n)
+		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+			blas32.General{Rows: m, Cols: kk, Stride: kk + pad, Data: wide[3:]},
+			blas32.General{Rows: kk, Cols: n, Stride: n, Data: b},
+			0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+		if j := sameBits(c, full); j >= 0 {
+			t.Fatalf("A with stride %d differs at %d", kk+pad, j)
 		}
 	}
 	// Splitting the inner dimension into tiles accumulated with β = 1 (as
@@ -251,10 +268,12 @@ func TestNoneIsIdentity(t *testing.T) {
 }
 
 // Projecting p = 2,000,000 parameters to k = 1024 (P would take 8 GB) must
-// allocate only the Accumulator's small buffers: O(B·(k + BlockRows) +
-// workers·(B + 64)·128) floats, about 90 KB here, and nothing per block; the
-// limit of 2 MiB leaves room for the runtime's own bookkeeping.
-// The gradient is fed from one reused 10,000-element buffer.
+// allocate only the Accumulator's small buffers: 80·B·k bytes of exact sums,
+// 2 KiB·B per staging buffer, p/4096 bytes of block flags and
+// 512·workers·(B + 64) bytes for the workers, about 150 KB here, and nothing
+// per block; the limit of 2 MiB leaves room for the runtime's own
+// bookkeeping. The gradient is fed from one reused 10,000-element buffer,
+// whose slices are not aligned to the blocks, so blocks are staged.
 func TestNoMaterialisation(t *testing.T) {
 	p := int64(2_000_000)
 	if testing.Short() {
@@ -295,7 +314,7 @@ func TestNoMaterialisation(t *testing.T) {
 }
 
 // Add and Finish allocate nothing once the Accumulator exists, with helper
-// goroutines running.
+// goroutines running, for dense delivery in ascending or backward order.
 func TestAddFinishDoNotAllocate(t *testing.T) {
 	const p = 3*BlockRows + 11
 	for _, kind := range []Kind{Rademacher, Normal, None} {
@@ -303,14 +322,23 @@ func TestAddFinishDoNotAllocate(t *testing.T) {
 		a := pr.NewAccumulator(4)
 		g := batchOf([]int{0, 1, 2, 3}, [][]float32{exampleGrad(0, p), exampleGrad(1, p), exampleGrad(2, p), exampleGrad(3, p)}, p, p)
 		out := make([]float32, 4*pr.Dim())
-		pass := func() {
+		forward := func() {
 			a.Add(0, 700, g, p)
 			a.Add(700, p-700, g[700:], p)
 			a.Finish(out, pr.Dim())
 		}
-		pass()
-		if n := testing.AllocsPerRun(5, pass); n != 0 {
-			t.Errorf("%s: %v allocations per batch, want 0", kind, n)
+		backward := func() { // tensors in backward order, as a backward pass delivers them
+			a.Add(1100, p-1100, g[1100:], p)
+			a.Add(600, 500, g[600:], p)
+			a.Add(10, 590, g[10:], p)
+			a.Add(0, 10, g, p)
+			a.Finish(out, pr.Dim())
+		}
+		for name, pass := range map[string]func(){"forward": forward, "backward": backward} {
+			pass()
+			if n := testing.AllocsPerRun(5, pass); n != 0 {
+				t.Errorf("%s, %s: %v allocations per batch, want 0", kind, name, n)
+			}
 		}
 		a.Close()
 	}
@@ -327,16 +355,34 @@ func TestPanics(t *testing.T) {
 		f    func(a *Accumulator)
 		want string
 	}{
-		{"skip ahead", func(a *Accumulator) { a.Add(10, 5, g, p) }, "want 0"},
-		{"go back", func(a *Accumulator) { a.Add(0, 10, g, p); a.Add(5, 5, g, p) }, "want 10"},
+		{"negative offset", func(a *Accumulator) { a.Add(-1, 5, g, p) }, "outside"},
+		{"offset past end", func(a *Accumulator) { a.Add(p+1, 0, g, p) }, "outside"},
 		{"past end", func(a *Accumulator) { a.Add(0, p+1, g, p+1) }, "exceeds"},
 		{"negative n", func(a *Accumulator) { a.Add(0, -1, g, p) }, "exceeds"},
 		{"small stride", func(a *Accumulator) { a.Add(0, 10, g, 9) }, "stride"},
 		{"short slice", func(a *Accumulator) { a.Add(0, 10, g[:p+9], p) }, "need"},
-		{"early finish", func(a *Accumulator) { a.Add(0, 10, g, p); a.Finish(out, 8) }, "after 10 of 1000"},
+		{"same range twice", func(a *Accumulator) { a.Add(0, 10, g, p); a.Add(0, 10, g, p) }, "[0, 10) overlaps"},
+		{"overlap in a staged block", func(a *Accumulator) { a.Add(20, 10, g, p); a.Add(5, 16, g, p) }, "[5, 21) overlaps"},
+		{"overlap with a whole block", func(a *Accumulator) { a.Add(0, BlockRows, g, p); a.Add(BlockRows-1, 2, g, p) }, "overlaps"},
+		{"overlap with a completed block", func(a *Accumulator) {
+			a.Add(0, 300, g, p)
+			a.Add(300, BlockRows-300, g, p)
+			a.Add(299, 1, g, p)
+		}, "[299, 300) overlaps"},
+		{"overlap in the last block", func(a *Accumulator) { a.Add(p-10, 10, g, p); a.Add(p-1, 1, g, p) }, "overlaps"},
+		{"overlap, none", func(*Accumulator) {
+			b := mustNew(t, Spec{Kind: None, NumParams: p}, 1).NewAccumulator(2)
+			b.Add(10, 20, g, p)
+			b.Add(0, 11, g, p)
+		}, "[0, 11) overlaps"},
 		{"short out", func(a *Accumulator) { a.Add(0, p, g, p); a.Finish(out[:15], 8) }, "need 16"},
 		{"small out stride", func(a *Accumulator) { a.Add(0, p, g, p); a.Finish(out, 7) }, "stride"},
 		{"set batch mid-batch", func(a *Accumulator) { a.Add(0, 1, g, p); a.SetBatch(1) }, "middle"},
+		{"set batch mid-batch, none", func(*Accumulator) {
+			b := mustNew(t, Spec{Kind: None, NumParams: p}, 1).NewAccumulator(2)
+			b.Add(7, 1, g, p)
+			b.SetBatch(1)
+		}, "middle"},
 		{"set batch too big", func(a *Accumulator) { a.SetBatch(3) }, "out of range"},
 		{"entry row", func(*Accumulator) { pr.Entry(p, 0) }, "row"},
 		{"entry col", func(*Accumulator) { pr.Entry(0, 8) }, "column"},

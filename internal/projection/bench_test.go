@@ -2,7 +2,9 @@ package projection
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -67,6 +69,82 @@ func BenchmarkGenerate(b *testing.B) {
 				row += BlockRows
 			}
 			b.ReportMetric(float64(BlockRows*groupCols)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+// BenchmarkProjectSparse projects batches of 16 sequences of 77 tokens for a
+// model with 1,000,000 dense parameters followed by a 25,000 × 512 token
+// embedding table (p = 13,800,000; the table starts 64 rows into a block, so
+// every table row straddles two blocks). The dense parameters arrive in
+// slices of 65,536 in backward order; of the table, only the rows the batch
+// uses arrive, one Add per distinct row (zero for the examples that do not
+// use it), in random order. "dense part" delivers the dense parameters
+// alone, for comparison: the difference is the cost of the table rows.
+func BenchmarkProjectSparse(b *testing.B) {
+	const (
+		dense  = 1_000_000
+		vocab  = 25_000
+		width  = 512
+		batch  = 16
+		tokens = 77
+		k      = 512
+		chunk  = 1 << 16
+		p      = dense + vocab*width
+	)
+	rng := rand.New(rand.NewPCG(7, 7))
+	users := make(map[int][]int) // table row → examples using it
+	for e := range batch {
+		for range tokens {
+			r := rng.IntN(vocab)
+			if u := users[r]; len(u) == 0 || u[len(u)-1] != e {
+				users[r] = append(u, e)
+			}
+		}
+	}
+	rows := make([]int, 0, len(users))
+	for r := range users {
+		rows = append(rows, r)
+	}
+	slices.Sort(rows)
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	rowGrad := make([][]float32, len(rows))
+	src := exampleGrad(2, width)
+	for i, r := range rows {
+		rowGrad[i] = make([]float32, batch*width)
+		for _, e := range users[r] {
+			copy(rowGrad[i][e*width:], src)
+		}
+	}
+	g := make([]float32, batch*chunk)
+	copy(g, exampleGrad(1, len(g)))
+	pr, err := New(Spec{Kind: Rademacher, Dim: k, Seed: 1, NumParams: p}, runtime.GOMAXPROCS(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := pr.NewAccumulator(batch)
+	defer a.Close()
+	out := make([]float32, batch*k)
+	for _, table := range []bool{true, false} {
+		name := "sparse table"
+		if !table {
+			name = "dense part"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for off := (dense - 1) / chunk * chunk; off >= 0; off -= chunk {
+					a.Add(int64(off), min(chunk, dense-off), g, chunk)
+				}
+				if table {
+					for i, r := range rows {
+						a.Add(int64(dense+r*width), width, rowGrad[i], width)
+					}
+				}
+				a.Finish(out, k)
+			}
+			if table {
+				b.ReportMetric(float64(len(rows)), "table-rows/batch")
+			}
 		})
 	}
 }

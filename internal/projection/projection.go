@@ -54,27 +54,55 @@
 //
 // # Computing Pᵀg
 //
-// An Accumulator receives the gradients of a batch of B examples a slice of
-// parameters at a time, in parameter order, and produces the B × k features.
-// It stages the gradient into blocks of R = BlockRows rows of P aligned to
-// multiples of R, so block t covers rows [t·R, min((t+1)·R, p)) whatever the
-// caller's slicing. For each block it computes the float32 partial product
-// G_t·P_t with blas32.Gemm (P_t generated in small tiles, never more than
-// 64 × 128 entries of P per worker), adds the partial to a float64
-// accumulator, blocks in ascending order, and Finish rounds the sums to
-// float32:
+// An Accumulator receives the gradients of a batch of B examples a range of
+// parameters at a time, in any order (a backward pass delivers the last
+// layers first) and sparsely (of an embedding table, only the rows that some
+// example of the batch uses), and produces the B × k features. Within a
+// batch each parameter is added at most once; a parameter never added is
+// zero.
 //
-//	feature[b, c] = float32( Σ_t float64( Σ_{r in block t} g_b[r]·P[r, c] ) )
+// P's rows are cut into global blocks of R = BlockRows rows aligned to
+// multiples of R: block t covers rows [t·R, min((t+1)·R, p)), whatever the
+// caller's ranges. For every block that received at least one row in the
+// batch, the block partial
 //
-// where the inner sum is the float32 GEMM result. The sequence of GEMM calls
-// depends only on p, R and k; workers take whole 128-column groups, and
+//	S_t[b, c] = Σ_{r in block t} g_b[r]·P[r, c]
+//
+// is computed in float32 by blas32.Gemm, the block's rows that were not
+// added being zeros. P_t is generated in tiles of 64 rows × 128 columns
+// (never more than that per worker), multiplied in ascending row order into
+// the same float32 result (β = 1 after the first tile); a tile in which no
+// row was added contributes exact zeros and is skipped. The feature is the
+// float32 obtained by rounding the exact real sum of those partials to
+// nearest, ties to even:
+//
+//	feature[b, c] = round32( Σ_t S_t[b, c] )      (the sum taken exactly)
+//
+// An exact zero sum gives +0, a sum beyond the float32 range ±Inf (by the
+// same rounding rule), and subnormal results are rounded like the others. If
+// any partial of a feature is NaN, or its partials include both +Inf and
+// −Inf, the feature is NaN (always the quiet NaN 0x7fc00000); otherwise an
+// infinite partial gives that infinity.
+//
+// Because the sum is exact, the order in which blocks are completed, and so
+// the delivery order, does not matter; because the blocks are fixed, the
+// caller's chunking does not; and because rows that were not added are exact
+// zeros, a row of zeros gives the same result whether it was added or left
+// out, and an example's features do not depend on which rows the other
+// examples of its batch used. Workers take whole 128-column groups, and
 // examples are multiplied 64 rows at a time. So feature[b, ·] is
-// bit-identical whatever the caller's chunking and whatever the worker count,
-// and, because gonum's pure-Go GEMM computes each row of its result
-// independently of the others (the tests check this), whatever the batch size
-// and the example's position in it. A plugged-in BLAS (blas32.Use) keeps the
-// first two properties; the third is then up to that library. R is part of
-// the numeric definition of the CPU output: changing it changes the last bits.
+// bit-identical whatever the caller's chunking, delivery order and sparsity
+// and whatever the worker count, and, because gonum's pure-Go GEMM computes
+// each row of its result independently of the others and of the operands'
+// strides (the tests check this), whatever the batch size and the example's
+// position in it. A plugged-in BLAS (blas32.Use) keeps the independence of
+// the delivery order and of the worker count; the others then rest on that
+// library (blocks are read from the caller's slice when one Add covers a
+// whole block, from a staging copy otherwise). R is part of the numeric
+// definition of the CPU output: changing it changes the last bits.
+//
+// The exact sum costs B·k additions of a float32 into a fixed-point
+// accumulator per block, against 2·B·R·k flops for the block's GEMM.
 package projection
 
 import (
@@ -118,10 +146,10 @@ const (
 
 // BlockRows is R, the number of rows of P (parameters) in one block of the
 // Accumulator. Blocks start at multiples of BlockRows. Each float32 partial
-// sum runs over at most BlockRows terms before it is widened to float64,
+// sum runs over at most BlockRows terms before it enters the exact sum,
 // which bounds its rounding error by about BlockRows·2⁻²⁴ relative to
-// Σ|g·P| (typically √BlockRows·2⁻²⁴); widening costs B·k additions per block,
-// 1/BlockRows of the block's multiply-adds.
+// Σ|g·P| (typically √BlockRows·2⁻²⁴); the exact sum costs B·k additions per
+// block, 1/BlockRows of the block's multiply-adds.
 const BlockRows = 512
 
 // groupCols is the width of the column groups that workers share out: one
