@@ -692,3 +692,73 @@ func TestInspect(t *testing.T) {
 		t.Errorf("no argument: exit %d, %s", code, errOut)
 	}
 }
+
+func TestTokenize(t *testing.T) {
+	dir := t.TempDir()
+	out := mustTrak(t, dir, "tokenize", "--trim", "a photo of a cat", "hello world!")
+	if want := "49406\t320\t1125\t539\t320\t2368\t49407\n49406\t3306\t1002\t256\t49407\n"; out != want {
+		t.Errorf("tokenize printed %q, want %q", out, want)
+	}
+	cmd := exec.Command(trakBin, "tokenize", "--context-length", "4", "--out", "t.npy")
+	cmd.Dir, cmd.Env = dir, cleanEnv()
+	cmd.Stdin = strings.NewReader("a photo of a cat\n\nx\n")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	h, data, err := npy.ReadFile(filepath.Join(dir, "t.npy"))
+	if err != nil || h.DType != npy.Int64 || len(h.Shape) != 2 || h.Shape[0] != 3 || h.Shape[1] != 4 {
+		t.Fatalf("t.npy: %v %v", h, err)
+	}
+	ids := make([]int64, 12)
+	for i := range ids {
+		ids[i] = int64(data[8*i]) | int64(data[8*i+1])<<8 | int64(data[8*i+2])<<16
+	}
+	// "a photo of a cat" cut to 4: start, a, photo, end; "" gives start, end, 0, 0.
+	want := []int64{49406, 320, 1125, 49407, 49406, 49407, 0, 0, 49406, 343, 49407, 0}
+	for i := range want {
+		if ids[i] != want[i] {
+			t.Fatalf("ids %v, want %v", ids, want)
+		}
+	}
+}
+
+func TestPreprocess(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := filepath.Abs(filepath.Join("..", "..", "internal", "imageprep", "testdata", "in"))
+	a, b := filepath.Join(in, "exact32x45.png"), filepath.Join(in, "cmyk.jpg")
+	mustTrak(t, dir, "preprocess", a, b, "--image-size", "32", "--out", "x.npy")
+	h, _, err := npy.ReadFile(filepath.Join(dir, "x.npy"))
+	if err != nil || fmt.Sprint(h.Shape) != "[2 3 32 32]" {
+		t.Fatalf("x.npy: %v %v", h, err)
+	}
+	bad := writeFile(t, dir, "bad.png", "not an image")
+	_, errOut, code := trak(t, dir, "preprocess", a, bad, "--out", "y.npy")
+	if code != 1 || !strings.Contains(errOut, "bad.png") || !strings.Contains(errOut, "--on-bad-example skip") {
+		t.Errorf("bad image: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "y.npy")); err == nil {
+		t.Error("a failed preprocess left an output file")
+	}
+	_, errOut, code = trak(t, dir, "preprocess", a, bad, "--out", "y.npy", "--on-bad-example", "skip")
+	if code != 0 || !strings.Contains(errOut, "skipped row 1") || !strings.Contains(errOut, "1 skipped") {
+		t.Errorf("skip: exit %d, %s", code, errOut)
+	}
+}
+
+// TestTuxPaintStamps preprocesses Debian's Tux Paint stamps (a folder of
+// image + caption pairs) when the package is installed (.ci/run installs it).
+func TestTuxPaintStamps(t *testing.T) {
+	const stamps = "/usr/share/tuxpaint/stamps"
+	if _, err := os.Stat(stamps); err != nil {
+		t.Skip("tuxpaint-stamps-default is not installed")
+	}
+	dir := t.TempDir()
+	_, errOut, code := trak(t, dir, "preprocess", "--data", stamps, "--image-size", "16", "--out", "tux.npy", "--on-bad-example", "skip")
+	if code != 0 || !strings.Contains(errOut, "unsupported format svg") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	h, _, err := npy.ReadFile(filepath.Join(dir, "tux.npy"))
+	if err != nil || h.Shape[0] < 900 {
+		t.Errorf("tux.npy: %v %v", h, err)
+	}
+}

@@ -119,6 +119,8 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdScore(io, nil),
 		newCmdTop(io, nil),
 		newCmdInspect(io, nil),
+		newCmdTokenize(io, nil),
+		newCmdPreprocess(io, nil),
 		newCmdConfig(io),
 		newCmdDemo(io),
 		newCmdVersion(io),

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/dataset"
+	"github.com/trak-dev/trak/internal/imageprep"
+	"github.com/trak-dev/trak/internal/npy"
+)
+
+// PreprocessOptions is what `trak preprocess` runs with.
+type PreprocessOptions struct {
+	IO           *IOStreams
+	Images       []string // image files, or
+	Data         string   // a data set (CSV/TSV, tar shards, folder)
+	Out          string
+	Size         int
+	MaxPixels    int64
+	OnBadExample string // fail or skip
+	Workers      int
+}
+
+func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptions) error) *cobra.Command {
+	opts := &PreprocessOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "preprocess (<image>... | --data <path>) --out <file.npy>",
+		Short: "Turn images into CLIP input tensors",
+		Long: heredoc(`
+			Decode images (PNG, JPEG with EXIF orientation, GIF, BMP, TIFF, WebP),
+			convert them to RGB (alpha dropped, colour kept), resize the shorter side to
+			--image-size with bicubic interpolation, centre-crop and normalise with
+			CLIP's mean and standard deviation: the tensors the model sees. The result
+			is an N × 3 × S × S float32 .npy file.
+
+			Images come from the arguments or from a data set (--data: a CSV/TSV file,
+			webdataset tar shards, or a folder of image + .txt pairs), in its row order.
+			With --on-bad-example skip, an image that cannot be read keeps its row,
+			filled with zeros, and is reported on stderr.
+		`),
+		Example: examples(`
+			$ trak preprocess cat.jpg dog.png --out images.npy
+			$ trak preprocess --data train.csv --image-size 224 --out train_images.npy
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Images = args
+			switch {
+			case opts.Out == "":
+				return usageErrorf("--out is required")
+			case (len(args) == 0) == (opts.Data == ""):
+				return usageErrorf("give image files or --data, not both or neither")
+			case opts.Size < 1:
+				return usageErrorf("--image-size must be positive, got %d", opts.Size)
+			case opts.OnBadExample != "fail" && opts.OnBadExample != "skip":
+				return usageErrorf("--on-bad-example must be fail or skip, got %q", opts.OnBadExample)
+			}
+			if opts.Workers < 1 {
+				opts.Workers = runtime.NumCPU()
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return preprocessRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Data, "data", "", "Data set `path`: a CSV/TSV file, tar shards (globs, {00..09} ranges) or a folder")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "Output .npy `file`")
+	cmd.Flags().IntVar(&opts.Size, "image-size", 224, "Side of the square model input, in pixels")
+	cmd.Flags().Int64Var(&opts.MaxPixels, "max-pixels", imageprep.DefaultMaxPixels, "Refuse images with more pixels than this (decompression-bomb guard)")
+	cmd.Flags().StringVar(&opts.OnBadExample, "on-bad-example", "fail", "What an unreadable image does: fail, or skip (zeros, reported)")
+	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "Images decoded in parallel (0 = all cores)")
+	return cmd
+}
+
+func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
+	s := opts.Size
+	per := 3 * s * s
+	var n int
+	var read func(row int) ([]byte, string, error)
+	var ds *dataset.Dataset
+	if opts.Data != "" {
+		var err error
+		if ds, err = dataset.Open(dataset.Spec{Path: opts.Data}); err != nil {
+			return err
+		}
+		n = ds.Len()
+	} else {
+		n = len(opts.Images)
+		read = func(row int) ([]byte, string, error) {
+			b, err := os.ReadFile(opts.Images[row])
+			return b, opts.Images[row], err
+		}
+	}
+	if n == 0 {
+		return errors.New("no images to preprocess")
+	}
+	partial := opts.Out + ".partial"
+	os.Remove(partial)
+	f, err := npy.Create(partial, npy.Header{DType: npy.Float32, Shape: []int{n, 3, s, s}})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(partial)
+	defer f.Close()
+	out := f.Float32s()
+	prep := func(row int, data []byte, name string) error {
+		img, err := imageprep.Decode(bytes.NewReader(data), name, opts.MaxPixels)
+		if err != nil {
+			return err
+		}
+		imageprep.Preprocess(img, s, out[row*per:(row+1)*per])
+		return nil
+	}
+	add := opts.IO.progressFor("preprocess", "images")(n)
+	skipped := 0
+	handle := func(row int, err error) error {
+		if err == nil {
+			add(1)
+			return nil
+		}
+		if !errors.As(err, new(*dataset.RowError)) {
+			err = fmt.Errorf("row %d: %w", row, err)
+		}
+		if opts.OnBadExample == "fail" {
+			return fmt.Errorf("%w (use --on-bad-example skip to keep going)", err)
+		}
+		skipped++
+		fmt.Fprintf(opts.IO.ErrOut, "skipped %v\n", err)
+		add(1)
+		return nil
+	}
+	if ds != nil {
+		rows := make([]int, n)
+		for i := range rows {
+			rows[i] = i
+		}
+		for item, err := range dataset.Stream(ctx, ds, rows, opts.Workers, 2*opts.Workers, func(row int, image []byte, _ string) (struct{}, error) {
+			ref, _ := ds.Describe(row)
+			return struct{}{}, prep(row, image, ref)
+		}) {
+			if err != nil {
+				return err
+			}
+			if err := handle(item.Row, item.Err); err != nil {
+				return err
+			}
+		}
+	} else {
+		for row := range n {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			data, name, err := read(row)
+			if err == nil {
+				err = prep(row, data, name)
+			}
+			if err := handle(row, err); err != nil {
+				return err
+			}
+		}
+	}
+	if err := f.Flush(0, f.Header().DataSize()); err != nil {
+		return err
+	}
+	if err := os.Rename(partial, opts.Out); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "%d images (%d skipped) → %s (%d × 3 × %d × %d float32)\n", n, skipped, opts.Out, n, s, s)
+	return nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/tokenizer"
+)
+
+// TokenizeOptions is what `trak tokenize` runs with.
+type TokenizeOptions struct {
+	IO            *IOStreams
+	Captions      []string // from arguments; nil reads stdin
+	ContextLength int
+	Out           string // .npy path; "" prints TSV
+	VocabDir      string // HF vocab.json + merges.txt; "" uses the built-in CLIP vocabulary
+	Trim          bool
+}
+
+func newCmdTokenize(io *IOStreams, runF func(context.Context, *TokenizeOptions) error) *cobra.Command {
+	opts := &TokenizeOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "tokenize [caption...]",
+		Short: "Turn captions into CLIP token ids",
+		Long: heredoc(`
+			Tokenize captions exactly as the model sees them: CLIP's byte-pair encoding
+			after text cleaning (unicode repair, HTML unescaping, white space, lower
+			case), wrapped in start and end tokens, cut to the context length (the last
+			kept id becomes the end token) and padded with 0.
+
+			Captions come from the arguments, or one per line from stdin. Output is one
+			line per caption with its context-length ids separated by tabs (--trim drops
+			the padding), or with --out a T × context int64 .npy file.
+		`),
+		Example: examples(`
+			$ trak tokenize "a photo of a cat"
+			$ cut -f2 captions.tsv | trak tokenize --out tokens.npy
+			$ trak tokenize --vocab-dir ./model --context-length 64 "a dog"
+		`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.ContextLength < 1 {
+				return usageErrorf("--context-length must be at least 1, got %d", opts.ContextLength)
+			}
+			if len(args) > 0 {
+				opts.Captions = args
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return tokenizeRun(opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.ContextLength, "context-length", 77, "Tokens per caption, start and end included")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "Write a T × context int64 .npy `file` instead of text")
+	cmd.Flags().StringVar(&opts.VocabDir, "vocab-dir", "", "Folder with a Hugging Face vocab.json and merges.txt (default: the built-in CLIP vocabulary)")
+	cmd.Flags().BoolVar(&opts.Trim, "trim", false, "Leave out the padding zeros in text output")
+	return cmd
+}
+
+func newTokenizer(dir string) (*tokenizer.Tokenizer, error) {
+	if dir != "" {
+		return tokenizer.FromDir(dir)
+	}
+	return tokenizer.New()
+}
+
+func tokenizeRun(opts *TokenizeOptions) error {
+	tok, err := newTokenizer(opts.VocabDir)
+	if err != nil {
+		return err
+	}
+	captions := opts.Captions
+	if captions == nil {
+		if captions, err = readLines(opts.IO.In); err != nil {
+			return fmt.Errorf("read captions from stdin: %w", err)
+		}
+	}
+	if opts.Out != "" {
+		data := make([]byte, 0, len(captions)*opts.ContextLength*8)
+		for _, c := range captions {
+			for _, id := range tok.Tokenize(c, opts.ContextLength) {
+				data = binary.LittleEndian.AppendUint64(data, uint64(int64(id)))
+			}
+		}
+		h := npy.Header{DType: npy.Int64, Shape: []int{len(captions), opts.ContextLength}}
+		if err := npy.WriteFile(opts.Out, h, data); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "%d captions → %s (%d × %d int64)\n", len(captions), opts.Out, len(captions), opts.ContextLength)
+		return nil
+	}
+	w := bufio.NewWriter(opts.IO.Out)
+	for _, c := range captions {
+		ids := tok.Tokenize(c, opts.ContextLength)
+		if opts.Trim {
+			for len(ids) > 0 && ids[len(ids)-1] == 0 {
+				ids = ids[:len(ids)-1]
+			}
+		}
+		for i, id := range ids {
+			if i > 0 {
+				w.WriteByte('\t')
+			}
+			w.WriteString(strconv.Itoa(int(id)))
+		}
+		w.WriteByte('\n')
+	}
+	return w.Flush()
+}
+
+// readLines reads lines without their line endings; a final empty line
+// after the last newline is not a caption.
+func readLines(r io.Reader) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<16), 1<<26)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, strings.TrimSuffix(sc.Text(), "\r"))
+	}
+	return lines, sc.Err()
+}
