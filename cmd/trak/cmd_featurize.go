@@ -68,7 +68,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			return featurizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "batch_size", "workers")
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers")
 	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
 	return cmd
 }
@@ -98,6 +98,7 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		Workers:         workers(c),
 		Shard:           opts.Shard,
 		Progress:        opts.IO.progressFor(desc, "rows"),
+		OnBad:           featurize.OnBadExample(c.OnBadExample),
 		ToolVersion:     version,
 	})
 	if err != nil {
@@ -109,6 +110,9 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		fmt.Fprintf(w, "model %d: nothing to do, %d rows already featurized\n", c.ModelID, sum.Reused)
 	default:
 		fmt.Fprintf(w, "model %d: featurized %d rows in %s (%.1f examples/s)", c.ModelID, sum.Computed, sum.Elapsed.Round(1e6), float64(sum.Computed)/sum.Elapsed.Seconds())
+		if sum.Skipped > 0 {
+			fmt.Fprintf(w, "; skipped %d bad examples (listed in %s)", sum.Skipped, filepath.Join(c.SaveDir, fmt.Sprint(c.ModelID), "skipped.tsv"))
+		}
 		if sum.Reused > 0 {
 			fmt.Fprintf(w, "; %d rows were already done", sum.Reused)
 		}

@@ -57,7 +57,7 @@ func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error)
 			return scoreRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "batch_size", "workers")
+	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers")
 	return cmd
 }
 
@@ -101,6 +101,7 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 		BatchSize: c.BatchSize,
 		Workers:   workers(c),
 		Progress:  scoreProgress(opts.IO),
+		OnBad:     featurize.OnBadExample(c.OnBadExample),
 	})
 	if err != nil {
 		return err

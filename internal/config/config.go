@@ -37,6 +37,7 @@ type Config struct {
 	Projector      Projector
 	Lambda         float64
 	FeaturesDType  string
+	OnBadExample   string
 	BatchSize      int
 	Workers        int
 	Exp            string
@@ -157,6 +158,7 @@ func Load(src Sources) (Config, error) {
 		c.Lambda = l
 	}
 	str("features_dtype", &c.FeaturesDType)
+	str("on_bad_example", &c.OnBadExample)
 	integer("batch_size", &c.BatchSize)
 	integer("workers", &c.Workers)
 	str("exp", &c.Exp)
@@ -203,6 +205,9 @@ func (c Config) validate(source func(string) string) error {
 	case "float32", "float16":
 	default:
 		bad("features_dtype", "unknown dtype %q: use float32 or float16", c.FeaturesDType)
+	}
+	if c.OnBadExample != "fail" && c.OnBadExample != "skip" {
+		bad("on_bad_example", "%q: use fail or skip", c.OnBadExample)
 	}
 	if c.BatchSize < 1 {
 		bad("batch_size", "must be ≥ 1, got %d", c.BatchSize)
@@ -358,6 +363,7 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "projector:\n  type: %s\n  dim: %d\n  seed: %d\n", q(c.Projector.Type), c.Projector.Dim, c.Projector.Seed)
 	fmt.Fprintf(&b, "lambda: %g\n", c.Lambda)
 	fmt.Fprintf(&b, "features_dtype: %s\n", q(c.FeaturesDType))
+	fmt.Fprintf(&b, "on_bad_example: %s\n", q(c.OnBadExample))
 	fmt.Fprintf(&b, "batch_size: %d\n", c.BatchSize)
 	fmt.Fprintf(&b, "workers: %d\n", c.Workers)
 	fmt.Fprintf(&b, "exp: %s\n", q(c.Exp))

@@ -25,6 +25,7 @@ var Keys = []Key{
 	{Name: "features_dtype", Default: "float32", Doc: "dtype of stored train features: float32 or float16 (half the disk)"},
 	{Name: "batch_size", Default: 32, Doc: "examples per featurize batch (does not change the results)"},
 	{Name: "workers", Default: 0, Doc: "CPU threads for featurize (0 = all cores; does not change the results)"},
+	{Name: "on_bad_example", Default: "fail", Doc: "what an unusable example (unreadable image, empty caption) does: fail, or skip (zero features, listed in skipped.tsv; row indices never shift)"},
 	{Name: "exp", Default: "", Doc: "experiment name: scores go to scores/<exp>.npy"},
 	{Name: "targets", Default: "", Path: true, Doc: "target examples to score, in the same format as train_data"},
 	{Name: "skip_unfinished", Default: false, Doc: "score with the finalized model ids only, skipping unfinished ones, instead of failing"},

@@ -13,7 +13,9 @@ package featurize
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +45,42 @@ type Examples interface {
 	// Q(z) for each example into q (len(q) == len(idx)).
 	Gradients(ctx context.Context, idx []int, sink GradSink, q []float32) error
 }
+
+// BadExamplesError is what Examples.Gradients returns when some examples of
+// the batch cannot be used (an unreadable image, an empty caption): Rows
+// are their indices and Reasons say why. No gradient of the batch has been
+// delivered; featurize then applies the bad-example policy and, when
+// skipping, computes the rest of the batch again.
+type BadExamplesError struct {
+	Rows    []int
+	Reasons []error
+}
+
+func (e *BadExamplesError) Error() string {
+	var b strings.Builder
+	for i, row := range e.Rows {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if i == 5 {
+			fmt.Fprintf(&b, "and %d more", len(e.Rows)-5)
+			break
+		}
+		fmt.Fprintf(&b, "row %d: %v", row, e.Reasons[i])
+	}
+	return b.String()
+}
+
+// OnBadExample is the bad-example policy.
+type OnBadExample string
+
+const (
+	// FailOnBad stops at the first bad example, keeping finished rows.
+	FailOnBad OnBadExample = "fail"
+	// SkipBad marks bad examples as skipped (zero features and Q, listed in
+	// the store's skipped.tsv report) and goes on; row indices never shift.
+	SkipBad OnBadExample = "skip"
+)
 
 // Shard is one of Count disjoint, contiguous row ranges of a data set.
 type Shard struct{ Index, Count int }
@@ -76,11 +114,14 @@ type Options struct {
 	// Progress, when set, is called once with the number of rows to compute
 	// and returns a function that is called with each batch's row count.
 	Progress func(total int) (add func(n int))
+	// OnBad is the bad-example policy; "" means FailOnBad.
+	OnBad OnBadExample
 }
 
 // Result summarises a run.
 type Result struct {
 	Computed  int // rows computed by this run
+	Skipped   int // bad examples this run skipped
 	Reused    int // rows of the shard that were already finished
 	Remaining int // rows of the whole data set still unfinished (other shards)
 	Elapsed   time.Duration
@@ -117,21 +158,50 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 		}
 		batch := pending[:min(bs, len(pending))]
 		pending = pending[len(batch):]
-		acc.SetBatch(len(batch))
-		if err := ex.Gradients(ctx, batch, acc, q[:len(batch)]); err != nil {
-			acc.Reset()
+		batch, skipped, err := runBatch(ctx, ex, rows, acc, batch, feats, q, k, opt.OnBad)
+		res.Skipped += skipped
+		if err != nil {
 			res.Elapsed = time.Since(start)
 			return res, err
 		}
-		acc.Finish(feats[:len(batch)*k], k)
-		if err := rows.Put(batch, feats[:len(batch)*k], q[:len(batch)]); err != nil {
-			res.Elapsed = time.Since(start)
-			return res, err
-		}
+		add(skipped)
 		res.Computed += len(batch)
 		add(len(batch))
 	}
 	res.Remaining = len(rows.Pending(0, rows.Len()))
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// runBatch computes and stores one batch. Bad examples are skipped (and
+// the rest of the batch computed again) or reported, as policy says; it
+// returns the rows computed and the number skipped.
+func runBatch(ctx context.Context, ex Examples, rows *store.Rows, acc *projection.Accumulator, batch []int, feats, q []float32, k int, policy OnBadExample) ([]int, int, error) {
+	skipped := 0
+	for len(batch) > 0 {
+		acc.SetBatch(len(batch))
+		err := ex.Gradients(ctx, batch, acc, q[:len(batch)])
+		if err == nil {
+			acc.Finish(feats[:len(batch)*k], k)
+			return batch, skipped, rows.Put(batch, feats[:len(batch)*k], q[:len(batch)])
+		}
+		acc.Reset()
+		var bad *BadExamplesError
+		if !errors.As(err, &bad) {
+			return nil, skipped, err
+		}
+		if policy != SkipBad {
+			return nil, skipped, fmt.Errorf("bad example: %w (set on_bad_example: skip to skip bad examples)", bad)
+		}
+		reasons := make([]string, len(bad.Rows))
+		for i, e := range bad.Reasons {
+			reasons[i] = e.Error()
+		}
+		if err := rows.Skip(bad.Rows, reasons); err != nil {
+			return nil, skipped, err
+		}
+		skipped += len(bad.Rows)
+		batch = slices.DeleteFunc(slices.Clone(batch), func(i int) bool { return slices.Contains(bad.Rows, i) })
+	}
+	return nil, skipped, nil
 }

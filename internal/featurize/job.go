@@ -41,6 +41,7 @@ type TrainJob struct {
 	BatchSize, Workers                int
 	Shard                             Shard
 	Progress                          func(total int) func(int)
+	OnBad                             OnBadExample
 	ToolVersion                       string
 }
 
@@ -92,7 +93,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		return TrainSummary{}, err
 	}
 	defer rows.Close()
-	res, err := Run(ctx, job.Examples, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress})
+	res, err := Run(ctx, job.Examples, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, OnBad: job.OnBad})
 	out := TrainSummary{Result: res}
 	if err != nil {
 		return out, err

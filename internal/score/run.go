@@ -96,6 +96,7 @@ type ExperimentJob struct {
 	Projector          featurize.ProjectorSpec
 	BatchSize, Workers int
 	Progress           ProgressFunc
+	OnBad              featurize.OnBadExample
 }
 
 // ScoreExperiment featurizes the targets with every checkpoint (resuming
@@ -156,7 +157,7 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 			desc := fmt.Sprintf("featurize targets, model %d", id)
 			pf = func(total int) func(int) { return job.Progress(desc, total) }
 		}
-		if _, err := featurize.Run(ctx, ex, trows, featurize.Options{Projector: proj, BatchSize: job.BatchSize, Progress: pf}); err != nil {
+		if _, err := featurize.Run(ctx, ex, trows, featurize.Options{Projector: proj, BatchSize: job.BatchSize, Progress: pf, OnBad: job.OnBad}); err != nil {
 			return "", err
 		}
 		kf, err := npy.Open(st.FeaturesPath(id), npy.ReadOnly)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/trak-dev/trak/internal/npy"
 )
@@ -23,10 +24,13 @@ type Rows struct {
 	n, k  int
 }
 
-// Row completion flags.
+// Row completion flags. A skipped row is a bad example (an unreadable
+// image, an empty caption) that a run was told to skip: it keeps its index,
+// its features and Q stay zero, and it counts as finished.
 const (
 	rowPending = 0
 	rowDone    = 1
+	rowSkipped = 2
 )
 
 // TrainRows opens (creating if needed) the train arrays of model id:
@@ -113,14 +117,57 @@ func (r *Rows) Len() int { return r.n }
 func (r *Rows) Dim() int { return r.k }
 
 // Done reports whether row i is finished.
-func (r *Rows) Done(i int) bool { return r.done.Uint8s()[i] == rowDone }
+func (r *Rows) Done(i int) bool { return r.done.Uint8s()[i] != rowPending }
+
+// Skipped reports whether row i was skipped as a bad example.
+func (r *Rows) Skipped(i int) bool { return r.done.Uint8s()[i] == rowSkipped }
+
+// Skip marks rows as skipped bad examples, recording why in the report
+// file beside the arrays (<name>_skipped.tsv: row, tab, reason), which is
+// rewritten atomically. Their features and Q stay zero.
+func (r *Rows) Skip(rows []int, reasons []string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := appendReport(r.reportPath(), rows, reasons); err != nil {
+		return err
+	}
+	flags := r.done.Uint8s()
+	lo, hi := rows[0], rows[0]+1
+	for _, i := range rows {
+		flags[i] = rowSkipped
+		lo, hi = min(lo, i), max(hi, i+1)
+	}
+	if err := r.done.Flush(int64(lo), int64(hi-lo)); err != nil {
+		return fmt.Errorf("flush %s: %w", r.done.Path(), err)
+	}
+	return nil
+}
+
+// SkippedRows returns the skipped rows, ascending.
+func (r *Rows) SkippedRows() []int {
+	var out []int
+	for i, f := range r.done.Uint8s() {
+		if f == rowSkipped {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// reportPath is the skipped-rows report of these arrays: skipped.tsv for
+// the train set, <exp>_skipped.tsv for an experiment's targets.
+func (r *Rows) reportPath() string {
+	p := r.done.Path()
+	return strings.TrimSuffix(p, "is_featurized.npy") + "skipped.tsv"
+}
 
 // Pending returns the unfinished rows in [lo, hi), ascending.
 func (r *Rows) Pending(lo, hi int) []int {
 	flags := r.done.Uint8s()
 	var out []int
 	for i := lo; i < hi; i++ {
-		if flags[i] != rowDone {
+		if flags[i] == rowPending {
 			out = append(out, i)
 		}
 	}
