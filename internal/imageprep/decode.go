@@ -1,0 +1,346 @@
+package imageprep
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// Errors that Decode wraps (test with errors.Is).
+var (
+	// ErrTooLarge: the image has more pixels than the limit allows.
+	ErrTooLarge = errors.New("image exceeds the pixel limit")
+	// ErrFormat: the data is not an image in a supported format.
+	ErrFormat = errors.New("not a PNG, JPEG, GIF, BMP, TIFF or WebP image")
+)
+
+// format is an image container format, recognised by its leading bytes.
+type format string
+
+const (
+	fmtPNG  format = "PNG"
+	fmtJPEG format = "JPEG"
+	fmtGIF  format = "GIF"
+	fmtBMP  format = "BMP"
+	fmtTIFF format = "TIFF"
+	fmtWebP format = "WebP"
+)
+
+// sniff recognises the format from the data's signature (never from a file
+// name).
+func sniff(b []byte) (format, bool) {
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return fmtPNG, true
+	case bytes.HasPrefix(b, []byte("\xff\xd8\xff")):
+		return fmtJPEG, true
+	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
+		return fmtGIF, true
+	case bytes.HasPrefix(b, []byte("BM")):
+		return fmtBMP, true
+	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
+		return fmtTIFF, true
+	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+		return fmtWebP, true
+	}
+	return "", false
+}
+
+// DecodeFile reads and decodes the image file at path; see Decode.
+func DecodeFile(path string, maxPixels int64) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: %w", err)
+	}
+	defer f.Close()
+	return Decode(f, path, maxPixels)
+}
+
+// Decode reads an image from r. The format (PNG, JPEG, GIF, BMP, TIFF, WebP)
+// is recognised from the content; name identifies the image in errors.
+//
+// The header is read first and an image with more than maxPixels pixels
+// (width × height) is refused with an error wrapping ErrTooLarge before any
+// pixel memory is allocated; maxPixels 0 means DefaultMaxPixels, a negative
+// value no limit. Corrupt or truncated data gives an error naming the image
+// (a decoder panic on malformed input is turned into an error too).
+//
+// The image is returned as the reference (PIL) would present it:
+//
+//   - JPEG: EXIF orientation applied; Y'CbCr converted to RGB as libjpeg does
+//     (see ToRGB); grayscale and CMYK are returned as *image.Gray and
+//     *image.CMYK unless turned.
+//   - PNG, TIFF, BMP: the decoder's image (RGBA, NRGBA, Gray, Gray16,
+//     Paletted, ...), turned by EXIF orientation (PNG eXIf chunk, TIFF
+//     Orientation tag) if present, which makes it an *RGB.
+//   - GIF: the first frame placed on the logical screen, the rest of the
+//     screen filled with the transparent index (or index 0), as *RGB with
+//     every palette entry's stored colour (including the transparent one).
+//   - WebP: lossless as *image.NRGBA, lossy converted to *RGB as libwebp
+//     does (see webpToRGB); EXIF orientation applied.
+//
+// Animated WebP and multi-frame GIF yield their first frame where the Go
+// decoders support it (animated WebP is refused).
+func Decode(r io.Reader, name string, maxPixels int64) (image.Image, error) {
+	// Recognise the format before reading everything, so that a large file
+	// of another kind is refused at once.
+	br := bufio.NewReader(r)
+	head, err := br.Peek(12)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("imageprep: %s: reading: %w", name, err)
+	}
+	if len(head) == 0 {
+		return nil, fmt.Errorf("imageprep: %s: empty file: %w", name, ErrFormat)
+	}
+	if _, ok := sniff(head); !ok {
+		return nil, fmt.Errorf("imageprep: %s: %w", name, ErrFormat)
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: %s: reading: %w", name, err)
+	}
+	return decodeBytes(data, name, maxPixels)
+}
+
+func decodeBytes(data []byte, name string, maxPixels int64) (image.Image, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("imageprep: %s: empty file: %w", name, ErrFormat)
+	}
+	f, ok := sniff(data)
+	if !ok {
+		return nil, fmt.Errorf("imageprep: %s: %w", name, ErrFormat)
+	}
+	if maxPixels == 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	cfg, err := guarded(func() (image.Config, error) { return decodeConfig(f, data) })
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: %s: corrupt %s header: %w", name, f, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("imageprep: %s: %s image has size %d×%d", name, f, cfg.Width, cfg.Height)
+	}
+	if n := int64(cfg.Width) * int64(cfg.Height); maxPixels > 0 && n > maxPixels {
+		return nil, fmt.Errorf("imageprep: %s: %d×%d = %d pixels, over the limit of %d: %w",
+			name, cfg.Width, cfg.Height, n, maxPixels, ErrTooLarge)
+	}
+	img, err := guarded(func() (image.Image, error) { return decodeRaw(f, data) })
+	if err == nil {
+		img, err = finish(f, img, data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: %s: corrupt %s data: %w", name, f, err)
+	}
+	return img, nil
+}
+
+// guarded runs a third-party decoder, turning a panic on malformed input into
+// an error. (This package's own code runs outside it, so that fuzzing finds
+// its bugs.)
+func guarded[T any](fn func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			var zero T
+			v, err = zero, fmt.Errorf("decoder panic: %v", p)
+		}
+	}()
+	return fn()
+}
+
+func decodeConfig(f format, data []byte) (image.Config, error) {
+	r := bytes.NewReader(data)
+	switch f {
+	case fmtPNG:
+		return png.DecodeConfig(r)
+	case fmtJPEG:
+		return jpeg.DecodeConfig(r)
+	case fmtGIF:
+		return gif.DecodeConfig(r)
+	case fmtBMP:
+		return bmp.DecodeConfig(r)
+	case fmtTIFF:
+		return tiff.DecodeConfig(r)
+	default:
+		return webp.DecodeConfig(r)
+	}
+}
+
+// decodeRaw runs the format's Go decoder.
+func decodeRaw(f format, data []byte) (image.Image, error) {
+	r := bytes.NewReader(data)
+	switch f {
+	case fmtPNG:
+		return png.Decode(r)
+	case fmtJPEG:
+		return jpeg.Decode(r)
+	case fmtGIF:
+		return gif.Decode(r)
+	case fmtBMP:
+		return bmp.Decode(r)
+	case fmtTIFF:
+		return tiff.Decode(r)
+	default:
+		return webp.Decode(r)
+	}
+}
+
+// finish turns a Go decoder's image into what the reference presents (see
+// Decode).
+func finish(f format, m image.Image, data []byte) (image.Image, error) {
+	switch f {
+	case fmtPNG:
+		return oriented(m, pngOrientation(data)), nil
+	case fmtJPEG:
+		if ycc, ok := m.(*image.YCbCr); ok {
+			m = jpegToRGB(ycc)
+		}
+		return oriented(m, jpegOrientation(data)), nil
+	case fmtGIF:
+		if p, ok := m.(*image.Paletted); ok {
+			return gifCanvas(p, data)
+		}
+		return m, nil
+	case fmtTIFF:
+		return oriented(m, tiffOrientation(data)), nil
+	case fmtWebP:
+		switch y := m.(type) {
+		case *image.YCbCr:
+			m = webpToRGB(y)
+		case *image.NYCbCrA:
+			m = webpToRGB(&y.YCbCr)
+		}
+		return oriented(m, webpOrientation(data)), nil
+	}
+	return m, nil
+}
+
+// oriented applies EXIF orientation o, converting to *RGB when it turns.
+func oriented(m image.Image, o int) image.Image {
+	if o < 2 || o > 8 {
+		return m
+	}
+	return orient(ToRGB(m), o)
+}
+
+// gifCanvas places the first frame m on the GIF's logical screen and
+// converts it to RGB with the colour table's stored colours. Go's decoder
+// sets the transparent entry of the palette to transparent black; the
+// reference keeps the entry's RGB, so the table is read again here. Screen
+// pixels outside the frame take the transparent index, or index 0 when there
+// is none, as the reference fills them.
+func gifCanvas(m *image.Paletted, data []byte) (*RGB, error) {
+	info, err := gifFirstFrame(data)
+	if err != nil {
+		return nil, err
+	}
+	var lut [256][3]uint8
+	for i := 0; i < 256 && 3*i+2 < len(info.table); i++ {
+		lut[i] = [3]uint8{info.table[3*i], info.table[3*i+1], info.table[3*i+2]}
+	}
+	fill := 0
+	if info.transparent >= 0 {
+		fill = info.transparent
+	}
+	out := NewRGB(info.width, info.height)
+	fc := lut[fill]
+	for i := 0; i < len(out.Pix); i += 3 {
+		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = fc[0], fc[1], fc[2]
+	}
+	r := m.Rect.Intersect(out.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		src := m.Pix[m.PixOffset(r.Min.X, y):][:r.Dx()]
+		d := out.Pix[3*(y*out.W+r.Min.X):]
+		for x, v := range src {
+			c := &lut[v]
+			d[3*x], d[3*x+1], d[3*x+2] = c[0], c[1], c[2]
+		}
+	}
+	return out, nil
+}
+
+// gifInfo is what gifFirstFrame reads from a GIF's header and blocks.
+type gifInfo struct {
+	width, height int    // logical screen
+	table         []byte // the first frame's colour table (RGB triples)
+	transparent   int    // transparent index, or −1
+}
+
+// gifFirstFrame walks a GIF's blocks up to the first image descriptor.
+func gifFirstFrame(b []byte) (gifInfo, error) {
+	bad := errors.New("gif: malformed block structure")
+	if len(b) < 13 {
+		return gifInfo{}, bad
+	}
+	info := gifInfo{
+		width:       int(binary.LittleEndian.Uint16(b[6:])),
+		height:      int(binary.LittleEndian.Uint16(b[8:])),
+		transparent: -1,
+	}
+	p := 13
+	if flags := b[10]; flags&0x80 != 0 {
+		n := 3 << (flags&7 + 1)
+		if p+n > len(b) {
+			return gifInfo{}, bad
+		}
+		info.table = b[p : p+n]
+		p += n
+	}
+	// skipSubBlocks returns the position after the sub-blocks at q.
+	skipSubBlocks := func(q int) (int, bool) {
+		for q < len(b) {
+			n := int(b[q])
+			q++
+			if n == 0 {
+				return q, true
+			}
+			q += n
+		}
+		return q, false
+	}
+	for p < len(b) {
+		switch b[p] {
+		case 0x21: // extension
+			if p+2 > len(b) {
+				return gifInfo{}, bad
+			}
+			if b[p+1] == 0xf9 && p+7 < len(b) && b[p+2] == 4 { // graphic control
+				info.transparent = -1
+				if b[p+3]&1 != 0 {
+					info.transparent = int(b[p+6])
+				}
+			}
+			q, ok := skipSubBlocks(p + 2)
+			if !ok {
+				return gifInfo{}, bad
+			}
+			p = q
+		case 0x2c: // image descriptor
+			if p+10 > len(b) {
+				return gifInfo{}, bad
+			}
+			if flags := b[p+9]; flags&0x80 != 0 {
+				n := 3 << (flags&7 + 1)
+				if p+10+n > len(b) {
+					return gifInfo{}, bad
+				}
+				info.table = b[p+10 : p+10+n]
+			}
+			return info, nil
+		default:
+			return gifInfo{}, bad
+		}
+	}
+	return gifInfo{}, bad
+}
