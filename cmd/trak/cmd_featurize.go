@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/task"
@@ -68,39 +70,51 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			return featurizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers")
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "data.format", "data.image_column", "data.caption_column", "max_pixels", "vocab_dir")
 	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
 	return cmd
 }
 
 func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	c := opts.Config
-	loaded, err := task.Load(c.Task, c.Checkpoint, c.TrainData)
-	if err != nil {
-		return err
-	}
 	desc := fmt.Sprintf("featurize model %d", c.ModelID)
 	if opts.Shard.Count > 0 {
 		desc += " shard " + opts.Shard.String()
 	}
-	sum, err := featurize.Train(ctx, featurize.TrainJob{
-		SaveDir:         c.SaveDir,
-		ModelID:         c.ModelID,
-		Checkpoint:      c.Checkpoint,
-		Examples:        loaded.Examples,
-		Task:            c.Task,
-		ConfigHash:      loaded.ConfigHash,
-		DataFingerprint: loaded.DataFingerprint,
-		DataPath:        absPath(c.TrainData),
-		Projector:       projectorSpec(c),
-		FeaturesDType:   c.FeaturesDType,
-		BatchSize:       c.BatchSize,
-		Workers:         workers(c),
-		Shard:           opts.Shard,
-		Progress:        opts.IO.progressFor(desc, "rows"),
-		OnBad:           featurize.OnBadExample(c.OnBadExample),
-		ToolVersion:     version,
-	})
+	job := featurize.TrainJob{
+		SaveDir:       c.SaveDir,
+		ModelID:       c.ModelID,
+		Checkpoint:    c.Checkpoint,
+		Task:          c.Task,
+		DataPath:      absPath(c.TrainData),
+		Projector:     projectorSpec(c),
+		FeaturesDType: c.FeaturesDType,
+		BatchSize:     c.BatchSize,
+		Workers:       workers(c),
+		Shard:         opts.Shard,
+		Progress:      opts.IO.progressFor(desc, "rows"),
+		OnBad:         featurize.OnBadExample(c.OnBadExample),
+		ToolVersion:   version,
+	}
+	switch c.Task {
+	case "clip":
+		setup, err := clipSetup(c)
+		if err != nil {
+			return err
+		}
+		setup.Data = dataSpec(c, c.TrainData)
+		progress := func(desc string) func(int) func(int) { return opts.IO.progressFor(desc, "rows") }
+		if job, err = setup.TrainJob(job, c.OnBadExample == "skip", progress); err != nil {
+			return err
+		}
+	default:
+		loaded, err := task.Load(c.Task, c.Checkpoint, c.TrainData)
+		if err != nil {
+			return err
+		}
+		job.Examples, job.ConfigHash, job.DataFingerprint = loaded.Examples, loaded.ConfigHash, loaded.DataFingerprint
+	}
+	sum, err := featurize.Train(ctx, job)
 	if err != nil {
 		return err
 	}
@@ -144,4 +158,25 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// clipSetup collects the CLIP settings of a config.
+func clipSetup(c config.Config) (clipfeat.Setup, error) {
+	cfg, err := loadModelConfig(c.ModelConfig)
+	if err != nil {
+		return clipfeat.Setup{}, err
+	}
+	return clipfeat.Setup{
+		ModelConfig: cfg,
+		VocabDir:    c.VocabDir,
+		MaxPixels:   int64(c.MaxPixels),
+		Workers:     workers(c),
+		SimBatch:    c.SimBatchSize,
+		Seed:        c.Projector.Seed,
+	}, nil
+}
+
+// dataSpec describes the data set at path with the config's data keys.
+func dataSpec(c config.Config, path string) dataset.Spec {
+	return dataset.Spec{Path: path, Format: dataset.Format(c.DataFormat), ImageColumn: c.ImageColumn, CaptionColumn: c.CaptionColumn}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/score"
@@ -57,7 +58,7 @@ func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error)
 			return scoreRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers")
+	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "vocab_dir")
 	return cmd
 }
 
@@ -79,35 +80,53 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)
-	if err != nil {
-		return err
-	}
-	path, err := score.ScoreExperiment(ctx, score.ExperimentJob{
-		Store:       st,
-		Exp:         c.Exp,
-		Targets:     c.Targets,
-		Fingerprint: probe.DataFingerprint,
-		NumTargets:  probe.Examples.Len(),
-		ModelIDs:    ids,
-		Load: func(checkpoint string) (featurize.Examples, error) {
-			l, err := task.Load(st.Meta.Task, checkpoint, c.Targets)
-			if err != nil {
-				return nil, err
-			}
-			return l.Examples, nil
-		},
+	job := score.ExperimentJob{
+		Store:     st,
+		Exp:       c.Exp,
+		Targets:   c.Targets,
+		ModelIDs:  ids,
 		Projector: spec,
 		BatchSize: c.BatchSize,
 		Workers:   workers(c),
 		Progress:  scoreProgress(opts.IO),
 		OnBad:     featurize.OnBadExample(c.OnBadExample),
-	})
+	}
+	switch st.Meta.Task {
+	case "clip":
+		setup, err := clipSetup(c)
+		if err != nil {
+			return err
+		}
+		setup.Seed = st.Meta.Seed // negatives use the seed the train features used
+		spec := dataSpec(c, c.Targets)
+		ds, err := dataset.Open(spec)
+		if err != nil {
+			return err
+		}
+		job.Fingerprint, job.NumTargets = ds.Fingerprint(), ds.Len()
+		job.Load = func(id int, checkpoint string) (featurize.Examples, error) {
+			return setup.TargetExamples(st, id, checkpoint, spec)
+		}
+	default:
+		probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)
+		if err != nil {
+			return err
+		}
+		job.Fingerprint, job.NumTargets = probe.DataFingerprint, probe.Examples.Len()
+		job.Load = func(_ int, checkpoint string) (featurize.Examples, error) {
+			l, err := task.Load(st.Meta.Task, checkpoint, c.Targets)
+			if err != nil {
+				return nil, err
+			}
+			return l.Examples, nil
+		}
+	}
+	path, err := score.ScoreExperiment(ctx, job)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "scores of %d targets against %d train examples, averaged over model ids %v: %s\n",
-		probe.Examples.Len(), st.Meta.TrainSize, ids, path)
+		job.NumTargets, st.Meta.TrainSize, ids, path)
 	return nil
 }
 

@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -21,6 +24,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/trak-dev/trak/internal/checkpoint"
+	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/logreg"
 	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/projection"
@@ -574,7 +579,7 @@ func TestErrors(t *testing.T) {
 	t.Run("singular", func(t *testing.T) {
 		// p = 3·5 = 15 parameters but rank ≤ 2·5 = 10: XᵀX (k = 8 ≤ N) can be
 		// fine, but exact gradients (k = 15) make it singular with λ = 0.
-		exact := writeFile(t, f.dir, "exact.yaml", "save_dir: exact\ntrain_data: train.csv\nprojector:\n  type: none\n")
+		exact := writeFile(t, f.dir, "exact.yaml", "save_dir: exact\ntask: logreg\ntrain_data: train.csv\nprojector:\n  type: none\n")
 		mustTrak(t, f.dir, "featurize", "--config", exact, "--checkpoint", "ckpt0.npy")
 		_, errOut, code := trak(t, f.dir, "finalize", "--config", exact)
 		if code != 1 || !strings.Contains(errOut, "lambda") || !strings.Contains(errOut, "singular") {
@@ -760,5 +765,120 @@ func TestTuxPaintStamps(t *testing.T) {
 	h, _, err := npy.ReadFile(filepath.Join(dir, "tux.npy"))
 	if err != nil || h.Shape[0] < 900 {
 		t.Errorf("tux.npy: %v %v", h, err)
+	}
+}
+
+// clipFixture writes a small CLIP data set (PNG images and a CSV) and
+// randomly initialised checkpoints of a small model with the real CLIP
+// vocabulary, so that the built-in tokenizer can be used.
+func clipFixture(t *testing.T, n, checkpoints int) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := clip.Config{
+		EmbedDim: 16,
+		Vision:   clip.VisionConfig{ImageSize: 16, Layers: 1, Width: 32, HeadWidth: 16, PatchSize: 8, MLPRatio: 4},
+		Text:     clip.TextConfig{ContextLength: 12, VocabSize: 49408, Width: 32, Heads: 2, Layers: 1, MLPRatio: 4},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), cfg.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for m := range checkpoints {
+		rng := rand.New(rand.NewPCG(uint64(m), 9))
+		var ts []checkpoint.NamedTensor
+		for _, p := range cfg.Params() {
+			v := make([]float32, p.Len())
+			for i := range v {
+				v[i] = float32(0.3 * rng.NormFloat64())
+				if strings.Contains(p.Name, "ln") && strings.HasSuffix(p.Name, "weight") {
+					v[i] += 1
+				}
+			}
+			if p.Name == "logit_scale" {
+				v[0] = float32(math.Log(1 / 0.07))
+			}
+			ts = append(ts, checkpoint.NamedTensor{Name: p.Name, Shape: p.Shape, Data: v})
+		}
+		if err := checkpoint.WriteSafetensors(filepath.Join(dir, fmt.Sprintf("ckpt%d.safetensors", m)), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	words := []string{"red", "green", "blue", "square", "circle", "small", "large", "cat", "dog"}
+	rng := rand.New(rand.NewPCG(5, 5))
+	var csv strings.Builder
+	csv.WriteString("filepath,title\n")
+	for i := range n {
+		img := image.NewNRGBA(image.Rect(0, 0, 20+i%5, 16+i%3))
+		c := color.NRGBA{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}
+		for y := range img.Rect.Dy() {
+			for x := range img.Rect.Dx() {
+				img.Set(x, y, color.NRGBA{c.R ^ uint8(x*7), c.G ^ uint8(y*5), c.B, 255})
+			}
+		}
+		var buf bytes.Buffer
+		png.Encode(&buf, img)
+		name := fmt.Sprintf("img%03d.png", i)
+		os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644)
+		fmt.Fprintf(&csv, "%s,a %s %s %s\n", name, words[rng.IntN(3)], words[3+rng.IntN(4)], words[7+rng.IntN(2)])
+	}
+	os.WriteFile(filepath.Join(dir, "train.csv"), []byte(csv.String()), 0o644)
+	return dir
+}
+
+// TestCLIPPipeline runs featurize (two checkpoints), finalize, score and
+// top on CLIP through the binary, with a bad image skipped.
+func TestCLIPPipeline(t *testing.T) {
+	dir := clipFixture(t, 24, 2)
+	os.WriteFile(filepath.Join(dir, "img007.png"), []byte("corrupt"), 0o644)
+	cfg := writeFile(t, dir, "run.yaml", "save_dir: store\ntask: clip\ntrain_data: train.csv\ntargets: train.csv\nexp: self\nmodel_config: model.json\nprojector:\n  dim: 32\nlambda: 0.01\nsim_batch_size: 10\nbatch_size: 5\non_bad_example: skip\n")
+	for m := range 2 {
+		_, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--checkpoint", fmt.Sprintf("ckpt%d.safetensors", m), "--model-id", fmt.Sprint(m))
+		if code != 0 || !strings.Contains(errOut, "skipped 1 bad examples") {
+			t.Fatalf("featurize %d: exit %d\n%s", m, code, errOut)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, "store", "0", "skipped.tsv"))
+	if !strings.HasPrefix(string(report), "7\t") || !strings.Contains(string(report), "img007.png") {
+		t.Errorf("skipped.tsv: %q", report)
+	}
+	mustTrak(t, dir, "finalize", "--config", cfg)
+	mustTrak(t, dir, "score", "--config", cfg)
+	scores, shape := readScores(t, filepath.Join(dir, "store", "scores", "self.npy"))
+	if shape[0] != 24 || shape[1] != 24 {
+		t.Fatalf("scores shape %v", shape)
+	}
+	for i, v := range scores {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("score %d is %g", i, v)
+		}
+		if (i/24 == 7 || i%24 == 7) && v != 0 {
+			t.Fatalf("score %d involves the skipped row 7 but is %g", i, v)
+		}
+	}
+	// Each target's strongest proponent should be itself (its own features
+	// align with its train features) for most targets.
+	self := 0
+	for j := range 24 {
+		best := 0
+		for i := range 24 {
+			if scores[i*24+j] > scores[best*24+j] {
+				best = i
+			}
+		}
+		if best == j {
+			self++
+		}
+	}
+	t.Logf("%d of 23 targets have themselves as top proponent", self)
+	if self < 12 {
+		t.Errorf("only %d of 23 usable targets rank themselves first", self)
+	}
+	for _, f := range []string{"embeddings_image.npy", "embeddings_text.npy", "is_embedded.npy"} {
+		if _, err := os.Stat(filepath.Join(dir, "store", "1", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	out := mustTrak(t, dir, "top", "--config", cfg, "-k", "2", "--target", "3")
+	if len(strings.Split(strings.TrimSpace(out), "\n")) != 2 {
+		t.Errorf("top: %q", out)
 	}
 }

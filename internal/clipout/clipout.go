@@ -107,6 +107,7 @@ const domainNegatives = 3
 // Sampler draws the negatives of each example.
 type Sampler struct {
 	key  philox.Key
+	rows []int // candidate rows, ascending; nil means 0..n−1
 	n, m int
 }
 
@@ -118,7 +119,33 @@ func NewSampler(seed int64, modelID, n, m int) Sampler {
 	return Sampler{key: k, n: n, m: m}
 }
 
-// Negatives returns the negatives of example i in ascending order: m rows
+// Restrict returns a sampler that draws only from rows (ascending), for
+// tables with skipped bad examples: the draw is made over positions in
+// rows, so with no row removed it equals the unrestricted draw.
+func (s Sampler) Restrict(rows []int) Sampler {
+	s.rows, s.n = rows, len(rows)
+	return s
+}
+
+// Negatives returns the negatives of example i (see negatives), as rows.
+func (s Sampler) Negatives(i, exclude, stream int) []int {
+	if s.rows == nil {
+		return s.negatives(i, exclude, stream)
+	}
+	pos := -1
+	if exclude >= 0 {
+		if p, ok := slices.BinarySearch(s.rows, exclude); ok {
+			pos = p
+		}
+	}
+	out := s.negatives(i, pos, stream)
+	for k, p := range out {
+		out[k] = s.rows[p]
+	}
+	return out
+}
+
+// negatives returns the negatives of example i in ascending order: m rows
 // of the table drawn uniformly without replacement, never row exclude (the
 // example's own row for a train pair; −1 for a target); every other row
 // when m ≥ the number of candidates. stream separates the draws of train
@@ -129,7 +156,7 @@ func NewSampler(seed int64, modelID, n, m int) Sampler {
 // uniform integers from Philox blocks of counter (call, i, stream,
 // domainNegatives) by rejection sampling, so it depends on nothing but
 // (seed, model id, stream, i).
-func (s Sampler) Negatives(i, exclude, stream int) []int {
+func (s Sampler) negatives(i, exclude, stream int) []int {
 	c := s.n
 	if exclude >= 0 && exclude < s.n {
 		c--

@@ -3,6 +3,7 @@ package clipout
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -209,4 +210,23 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+func TestRestrict(t *testing.T) {
+	s := NewSampler(9, 1, 50, 7)
+	all := make([]int, 50)
+	for i := range all {
+		all[i] = i
+	}
+	if a, b := s.Negatives(4, 4, 0), s.Restrict(all).Negatives(4, 4, 0); !equal(a, b) {
+		t.Errorf("restricting to every row changed the draw: %v vs %v", a, b)
+	}
+	good := []int{1, 2, 5, 8, 13, 21, 34, 40, 41, 42, 49}
+	for i := range 20 {
+		for _, v := range s.Restrict(good).Negatives(i, 8, 0) {
+			if v == 8 || !slices.Contains(good, v) {
+				t.Fatalf("drew row %d outside %v or the excluded 8", v, good)
+			}
+		}
+	}
 }

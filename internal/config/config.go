@@ -44,6 +44,14 @@ type Config struct {
 	Targets        string
 	SkipUnfinished bool
 
+	ModelConfig   string
+	SimBatchSize  int
+	DataFormat    string
+	ImageColumn   string
+	CaptionColumn string
+	MaxPixels     int
+	VocabDir      string
+
 	// File is the config file that was read, or "" when none was given.
 	File string
 	// Set holds the keys that a flag, the environment or the file set;
@@ -158,6 +166,13 @@ func Load(src Sources) (Config, error) {
 		c.Lambda = l
 	}
 	str("features_dtype", &c.FeaturesDType)
+	str("model_config", &c.ModelConfig)
+	integer("sim_batch_size", &c.SimBatchSize)
+	str("data.format", &c.DataFormat)
+	str("data.image_column", &c.ImageColumn)
+	str("data.caption_column", &c.CaptionColumn)
+	integer("max_pixels", &c.MaxPixels)
+	str("vocab_dir", &c.VocabDir)
 	str("on_bad_example", &c.OnBadExample)
 	integer("batch_size", &c.BatchSize)
 	integer("workers", &c.Workers)
@@ -208,6 +223,19 @@ func (c Config) validate(source func(string) string) error {
 	}
 	if c.OnBadExample != "fail" && c.OnBadExample != "skip" {
 		bad("on_bad_example", "%q: use fail or skip", c.OnBadExample)
+	}
+	switch c.Task {
+	case "clip", "logreg":
+	default:
+		bad("task", "unknown task %q: use clip or logreg", c.Task)
+	}
+	if c.SimBatchSize < 1 {
+		bad("sim_batch_size", "must be ≥ 1, got %d", c.SimBatchSize)
+	}
+	switch c.DataFormat {
+	case "", "csv", "tsv", "webdataset", "folder":
+	default:
+		bad("data.format", "unknown format %q: use csv, tsv, webdataset or folder (or leave it empty)", c.DataFormat)
 	}
 	if c.BatchSize < 1 {
 		bad("batch_size", "must be ≥ 1, got %d", c.BatchSize)
@@ -369,6 +397,11 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "exp: %s\n", q(c.Exp))
 	fmt.Fprintf(&b, "targets: %s\n", q(c.Targets))
 	fmt.Fprintf(&b, "skip_unfinished: %t\n", c.SkipUnfinished)
+	fmt.Fprintf(&b, "model_config: %s\n", q(c.ModelConfig))
+	fmt.Fprintf(&b, "sim_batch_size: %d\n", c.SimBatchSize)
+	fmt.Fprintf(&b, "data:\n  format: %s\n  image_column: %s\n  caption_column: %s\n", q(c.DataFormat), q(c.ImageColumn), q(c.CaptionColumn))
+	fmt.Fprintf(&b, "max_pixels: %d\n", c.MaxPixels)
+	fmt.Fprintf(&b, "vocab_dir: %s\n", q(c.VocabDir))
 	return b.String()
 }
 

@@ -137,7 +137,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) (Result, error) {
 	}
 	path, err := score.ScoreExperiment(ctx, score.ExperimentJob{
 		Store: st, Exp: "targets", Targets: targetsPath, Fingerprint: targetData.Fingerprint, NumTargets: targetData.N, ModelIDs: ids,
-		Load: func(ckpt string) (featurize.Examples, error) {
+		Load: func(_ int, ckpt string) (featurize.Examples, error) {
 			m, err := logreg.LoadCheckpoint(ckpt)
 			if err != nil {
 				return nil, err

@@ -43,6 +43,11 @@ type TrainJob struct {
 	Progress                          func(total int) func(int)
 	OnBad                             OnBadExample
 	ToolVersion                       string
+	// Before, when set, runs after the store is opened and the checkpoint
+	// registered, and returns the Examples to featurize (Examples itself
+	// then only gives the sizes for the store's metadata). CLIP computes its
+	// embedding table here.
+	Before func(ctx context.Context, st *store.Store) (Examples, error)
 }
 
 // TrainSummary reports what a TrainJob did.
@@ -88,12 +93,18 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 	if err != nil {
 		return TrainSummary{}, err
 	}
+	ex := job.Examples
+	if job.Before != nil {
+		if ex, err = job.Before(ctx, st); err != nil {
+			return TrainSummary{}, err
+		}
+	}
 	rows, err := st.TrainRows(job.ModelID)
 	if err != nil {
 		return TrainSummary{}, err
 	}
 	defer rows.Close()
-	res, err := Run(ctx, job.Examples, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, OnBad: job.OnBad})
+	res, err := Run(ctx, ex, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, OnBad: job.OnBad})
 	out := TrainSummary{Result: res}
 	if err != nil {
 		return out, err

@@ -91,8 +91,8 @@ type ExperimentJob struct {
 	NumTargets           int
 	// ModelIDs are the finalized checkpoints to average over.
 	ModelIDs []int
-	// Load pairs a checkpoint with the targets.
-	Load               func(checkpoint string) (featurize.Examples, error)
+	// Load pairs model id's checkpoint with the targets.
+	Load               func(id int, checkpoint string) (featurize.Examples, error)
 	Projector          featurize.ProjectorSpec
 	BatchSize, Workers int
 	Progress           ProgressFunc
@@ -136,7 +136,7 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 		if sum != meta.CheckpointSHA256 {
 			return "", fmt.Errorf("model %d: checkpoint %s changed since it was featurized (sha256 %.12s…, now %.12s…): restore it, or featurize it again into a new store", id, meta.Checkpoint, meta.CheckpointSHA256, sum)
 		}
-		ex, err := job.Load(meta.Checkpoint)
+		ex, err := job.Load(id, meta.Checkpoint)
 		if err != nil {
 			return "", err
 		}

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/logreg"
 )
 
 // Names lists the tasks trak knows.
-var Names = []string{"logreg"}
+var Names = []string{"clip", "logreg"}
 
 // Loaded is a checkpoint paired with a data set.
 type Loaded struct {
@@ -50,6 +51,15 @@ func Load(name, checkpoint, data string) (*Loaded, error) {
 // for it.
 func Describer(name, data string) (column string, describe func(i int) string, err error) {
 	switch name {
+	case "clip":
+		ds, err := dataset.Open(dataset.Spec{Path: data})
+		if err != nil {
+			return "", nil, err
+		}
+		return "caption", func(i int) string {
+			ref, caption := ds.Describe(i)
+			return caption + " [" + ref + "]"
+		}, nil
 	case "logreg":
 		d, err := logreg.ReadCSV(data)
 		if err != nil {

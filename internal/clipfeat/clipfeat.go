@@ -1,0 +1,213 @@
+// Package clipfeat joins a CLIP checkpoint, an image–caption data set and
+// the TRAK model-output function into what featurize needs: the embedding
+// table of the train set, and per-example projected gradients of f with
+// their out-to-loss terms.
+package clipfeat
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/trak-dev/trak/internal/clip"
+	"github.com/trak-dev/trak/internal/clipout"
+	"github.com/trak-dev/trak/internal/dataset"
+	"github.com/trak-dev/trak/internal/featurize"
+	"github.com/trak-dev/trak/internal/imageprep"
+	"github.com/trak-dev/trak/internal/store"
+	"github.com/trak-dev/trak/internal/tokenizer"
+)
+
+// Data turns rows of a data set into model inputs.
+type Data struct {
+	DS        *dataset.Dataset
+	Tok       *tokenizer.Tokenizer
+	Cfg       clip.Config
+	MaxPixels int64
+	Workers   int
+}
+
+// Load reads, decodes and tokenizes rows in parallel. It returns the batch
+// of the rows that could be used and, for the others, why not.
+func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error) {
+	s, ctxLen := d.Cfg.Vision.ImageSize, d.Cfg.Text.ContextLength
+	per := 3 * s * s
+	images := make([]float32, len(rows)*per)
+	tokens := make([][]int32, len(rows))
+	errs := make([]error, len(rows))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(d.Workers, 1))
+	for k, row := range rows {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := ctx.Err(); err != nil {
+				errs[k] = err
+				return
+			}
+			data, caption, err := d.DS.Read(row)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			ref, _ := d.DS.Describe(row)
+			img, err := imageprep.Decode(bytes.NewReader(data), ref, d.MaxPixels)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			imageprep.Preprocess(img, s, images[k*per:(k+1)*per])
+			tokens[k] = d.Tok.Tokenize(caption, ctxLen)
+		}()
+	}
+	wg.Wait()
+	bad := map[int]error{}
+	batch := clip.Batch{}
+	for k, row := range rows {
+		if errs[k] != nil {
+			bad[row] = errs[k]
+			continue
+		}
+		batch.Images = append(batch.Images, images[k*per:(k+1)*per]...)
+		batch.Tokens = append(batch.Tokens, tokens[k]...)
+		batch.N++
+	}
+	return batch, bad
+}
+
+// badError converts per-row failures into featurize's error, rows ascending.
+func badError(rows []int, bad map[int]error) *featurize.BadExamplesError {
+	e := &featurize.BadExamplesError{}
+	for _, r := range rows {
+		if err, ok := bad[r]; ok {
+			e.Rows = append(e.Rows, r)
+			e.Reasons = append(e.Reasons, err)
+		}
+	}
+	return e
+}
+
+// EmbedTable fills the embedding table of one checkpoint: φ_j and ψ_j of
+// every train row not yet done, in batches. It starts at row `from` and
+// wraps around, so that shard processes start on their own rows and finish
+// whatever is left; rows finished meanwhile by another process are
+// skipped. With skip, bad examples are marked skipped in the table;
+// otherwise the first one is an error.
+func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, from, batchSize int, skip bool, progress func(total int) func(int)) error {
+	pending := t.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	// Rotate so that rows ≥ from come first.
+	k := 0
+	for k < len(pending) && pending[k] < from {
+		k++
+	}
+	order := append(append([]int(nil), pending[k:]...), pending[:k]...)
+	add := func(int) {}
+	if progress != nil {
+		add = progress(len(order))
+	}
+	done := map[int]bool{}
+	for len(order) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var rows []int
+		for len(order) > 0 && len(rows) < batchSize {
+			r := order[0]
+			order = order[1:]
+			if !done[r] && !t.Done(r) {
+				rows = append(rows, r)
+			}
+		}
+		slices.Sort(rows)
+		if len(rows) == 0 {
+			continue
+		}
+		batch, bad := d.Load(ctx, rows)
+		if len(bad) > 0 {
+			if !skip {
+				return fmt.Errorf("bad example: %w (set on_bad_example: skip to skip bad examples)", badError(rows, bad))
+			}
+			var badRows []int
+			for _, r := range rows {
+				if bad[r] != nil {
+					badRows = append(badRows, r)
+				}
+			}
+			if err := t.Skip(badRows); err != nil {
+				return err
+			}
+		}
+		if batch.N > 0 {
+			emb, err := m.Encode(batch)
+			if err != nil {
+				return err
+			}
+			good := make([]int, 0, batch.N)
+			for _, r := range rows {
+				if bad[r] == nil {
+					good = append(good, r)
+				}
+			}
+			if err := t.Put(good, emb.Image, emb.Text); err != nil {
+				return err
+			}
+		}
+		for _, r := range rows {
+			done[r] = true
+		}
+		add(len(rows))
+	}
+	return nil
+}
+
+// Examples are CLIP examples for featurize: train pairs (their own row is
+// never a negative) or targets (stream 1), with negatives from the table.
+type Examples struct {
+	Model       *clip.Model
+	Data        *Data
+	Table       clipout.Table
+	Sampler     clipout.Sampler
+	Train       bool
+	Temperature float64
+}
+
+// Len returns the number of examples.
+func (e *Examples) Len() int { return e.Data.DS.Len() }
+
+// NumParams returns the number of model parameters.
+func (e *Examples) NumParams() int64 { return e.Model.NumParams() }
+
+// Gradients computes ∇θ f(z) and Q(z) for the examples idx.
+func (e *Examples) Gradients(ctx context.Context, idx []int, sink featurize.GradSink, q []float32) error {
+	batch, bad := e.Data.Load(ctx, idx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return badError(idx, bad)
+	}
+	stream, d := 1, e.Table.Dim
+	if e.Train {
+		stream = 0
+	}
+	grad := func(emb clip.Embeddings, dphi, dpsi []float32) error {
+		for b, i := range idx {
+			exclude := -1
+			if e.Train {
+				exclude = i
+			}
+			neg := e.Sampler.Negatives(i, exclude, stream)
+			_, qb := clipout.Output(emb.Image[b*d:(b+1)*d], emb.Text[b*d:(b+1)*d], e.Table, neg, e.Temperature, dphi[b*d:(b+1)*d], dpsi[b*d:(b+1)*d])
+			q[b] = float32(qb)
+		}
+		return nil
+	}
+	_, err := e.Model.PerExampleGradients(batch, grad, sink)
+	return err
+}
