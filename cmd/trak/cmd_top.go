@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,9 +42,11 @@ func newCmdTop(io *IOStreams, runF func(context.Context, *TopOptions) error) *co
 			Output is tab-separated, one line per (target, rank), ready for cut, sort
 			and awk, with the columns
 
-			  target  target_<desc>  rank  train_index  train_<desc>  score
+			  target  target_<info>...  rank  train_index  train_<info>...  score
 
-			where <desc> describes an example (logreg: its label). A header line is
+			where the <info> columns describe an example: for CLIP its image path and
+			caption (target_image, target_caption, train_image, train_caption), for
+			logreg its label. A header line is
 			printed when stdout is a terminal, or with --header. --format json prints
 			one JSON document instead.
 		`),
@@ -87,16 +90,18 @@ func newCmdTop(io *IOStreams, runF func(context.Context, *TopOptions) error) *co
 }
 
 type topTarget struct {
-	Target     int        `json:"target"`
-	TargetDesc string     `json:"target_desc,omitempty"`
-	Examples   []topTrain `json:"examples"`
+	Target     int               `json:"target"`
+	TargetDesc map[string]string `json:"target_info,omitempty"`
+	Examples   []topTrain        `json:"examples"`
+	targetCols []string
 }
 
 type topTrain struct {
-	Rank       int     `json:"rank"`
-	TrainIndex int     `json:"train_index"`
-	TrainDesc  string  `json:"train_desc,omitempty"`
-	Score      float64 `json:"score"`
+	Rank       int               `json:"rank"`
+	TrainIndex int               `json:"train_index"`
+	TrainDesc  map[string]string `json:"train_info,omitempty"`
+	Score      float64           `json:"score"`
+	trainCols  []string
 }
 
 func topRun(_ context.Context, opts *TopOptions) error {
@@ -133,12 +138,21 @@ func topRun(_ context.Context, opts *TopOptions) error {
 			return usageErrorf("--target %d: the experiment has targets 0..%d", j, t-1)
 		}
 	}
-	column, trainDesc, targetDesc := describers(st, exp, opts.IO)
+	columns, trainDesc, targetDesc := describers(st, exp, opts.IO)
+	asMap := func(vals []string) map[string]string {
+		m := map[string]string{}
+		for i, c := range columns {
+			m[c] = vals[i]
+		}
+		return m
+	}
 	var out []topTarget
 	for _, j := range targets {
-		tt := topTarget{Target: j, TargetDesc: targetDesc(j)}
+		tv := targetDesc(j)
+		tt := topTarget{Target: j, TargetDesc: asMap(tv), targetCols: tv}
 		for r, e := range score.Top(f.Float32s(), n, t, j, opts.K, opts.Opponents) {
-			tt.Examples = append(tt.Examples, topTrain{Rank: r + 1, TrainIndex: e.Row, TrainDesc: trainDesc(e.Row), Score: e.Score})
+			dv := trainDesc(e.Row)
+			tt.Examples = append(tt.Examples, topTrain{Rank: r + 1, TrainIndex: e.Row, TrainDesc: asMap(dv), trainCols: dv, Score: e.Score})
 		}
 		out = append(out, tt)
 	}
@@ -153,12 +167,19 @@ func topRun(_ context.Context, opts *TopOptions) error {
 		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		w = tw
 	}
+	prefixed := func(prefix string) string {
+		var b strings.Builder
+		for _, c := range columns {
+			b.WriteString("\t" + prefix + c)
+		}
+		return b.String()
+	}
 	if opts.Header {
-		fmt.Fprintf(w, "target\ttarget_%s\trank\ttrain_index\ttrain_%s\tscore\n", column, column)
+		fmt.Fprintf(w, "target%s\trank\ttrain_index%s\tscore\n", prefixed("target_"), prefixed("train_"))
 	}
 	for _, tt := range out {
 		for _, e := range tt.Examples {
-			fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\t%s\n", tt.Target, tt.TargetDesc, e.Rank, e.TrainIndex, e.TrainDesc, strconv.FormatFloat(e.Score, 'g', 7, 64))
+			fmt.Fprintf(w, "%d%s\t%d\t%d%s\t%s\n", tt.Target, tsvFields(tt.targetCols), e.Rank, e.TrainIndex, tsvFields(e.trainCols), strconv.FormatFloat(e.Score, 'g', 7, 64))
 		}
 	}
 	if tw != nil {
@@ -167,14 +188,17 @@ func topRun(_ context.Context, opts *TopOptions) error {
 	return nil
 }
 
-// describers returns functions that describe train and target examples.
-// Descriptions are a convenience: when the data files are gone, the columns
-// stay empty and a note says why.
-func describers(st *store.Store, exp store.Experiment, io *IOStreams) (string, func(int) string, func(int) string) {
-	none := func(int) string { return "" }
-	column, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData)
+// describers returns the description columns and functions for train and
+// target examples. Descriptions are a convenience: when the data files are
+// gone, the columns stay empty and a note says why.
+func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string, func(int) []string, func(int) []string) {
+	columns, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData)
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no train descriptions: %v\n", err)
+		columns = []string{"desc"}
+	}
+	none := func(int) []string { return make([]string, len(columns)) }
+	if train == nil {
 		train = none
 	}
 	_, target, err := task.Describer(st.Meta.Task, exp.Targets)
@@ -182,8 +206,16 @@ func describers(st *store.Store, exp store.Experiment, io *IOStreams) (string, f
 		fmt.Fprintf(io.ErrOut, "note: no target descriptions: %v\n", err)
 		target = none
 	}
-	if column == "" {
-		column = "desc"
+	return columns, train, target
+}
+
+// tsvFields joins values as extra TSV fields, with tabs and newlines inside
+// them replaced by spaces so that every line keeps its columns.
+func tsvFields(vals []string) string {
+	var b strings.Builder
+	r := strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
+	for _, v := range vals {
+		b.WriteString("\t" + r.Replace(v))
 	}
-	return column, train, target
+	return b.String()
 }

@@ -877,8 +877,49 @@ func TestCLIPPipeline(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	out := mustTrak(t, dir, "top", "--config", cfg, "-k", "2", "--target", "3")
-	if len(strings.Split(strings.TrimSpace(out), "\n")) != 2 {
-		t.Errorf("top: %q", out)
+	out := mustTrak(t, dir, "top", "--config", cfg, "-k", "2", "--target", "3", "--header")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || lines[0] != "target\ttarget_image\ttarget_caption\trank\ttrain_index\ttrain_image\ttrain_caption\tscore" {
+		t.Fatalf("top: %q", out)
+	}
+	if f := strings.Split(lines[1], "\t"); len(f) != 8 || f[1] != "img003.png" || !strings.HasPrefix(f[2], "a ") {
+		t.Errorf("top line %q", lines[1])
+	}
+
+	// A changed train set must not be featurized into this store.
+	csv, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
+	os.WriteFile(filepath.Join(dir, "train.csv"), bytes.Replace(csv, []byte(",a "), []byte(",the "), 1), 0o644)
+	_, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.safetensors", "--model-id", "2")
+	if code != 1 || !strings.Contains(errOut, "train_fingerprint") {
+		t.Errorf("changed train set: exit %d, %s", code, errOut)
+	}
+}
+
+// TestCLIPShards: three concurrent --shard processes (which share the
+// embedding table) give the same store as one process.
+func TestCLIPShards(t *testing.T) {
+	dir := clipFixture(t, 17, 1)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 24\nsim_batch_size: 5\nbatch_size: 3\n")
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "single")
+	var cmds []*exec.Cmd
+	for i := range 3 {
+		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/3", i))
+		cmd.Dir, cmd.Env = dir, cleanEnv()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+	}
+	for _, name := range []string{"embeddings_image.npy", "embeddings_text.npy", "grads.npy", "out_to_loss.npy", "is_featurized.npy"} {
+		a, _ := os.ReadFile(filepath.Join(dir, "single", "0", name))
+		b, _ := os.ReadFile(filepath.Join(dir, "sharded", "0", name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: sharded store differs from the single-process one", name)
+		}
 	}
 }

@@ -46,28 +46,27 @@ func Load(name, checkpoint, data string) (*Loaded, error) {
 	}
 }
 
-// Describer returns, for each example of a data set, a short text that
-// tells people which example it is (for `trak top`), and the column name
-// for it.
-func Describer(name, data string) (column string, describe func(i int) string, err error) {
+// Describer returns, for each example of a data set, short texts that tell
+// people which example it is (for `trak top`), and their column names.
+func Describer(name, data string) (columns []string, describe func(i int) []string, err error) {
 	switch name {
 	case "clip":
 		ds, err := dataset.Open(dataset.Spec{Path: data})
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
-		return "caption", func(i int) string {
+		return []string{"image", "caption"}, func(i int) []string {
 			ref, caption := ds.Describe(i)
-			return caption + " [" + ref + "]"
+			return []string{ref, caption}
 		}, nil
 	case "logreg":
 		d, err := logreg.ReadCSV(data)
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
-		return "label", func(i int) string { return strconv.Itoa(d.Y[i]) }, nil
+		return []string{"label"}, func(i int) []string { return []string{strconv.Itoa(d.Y[i])} }, nil
 	default:
-		return "", nil, unknown(name)
+		return nil, nil, unknown(name)
 	}
 }
 
