@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the CLIP model on this machine: forward (Encode) and
 # forward + backward + per-example parameter gradients, for the tiny test
-# model and a randomly initialised ViT-B-32, at batch sizes 1 and 8; with
-# peak resident memory. If Debian's PyTorch is installed (apt-get install
+# model and a randomly initialised ViT-B-32, at batch sizes 1 and 8; then
+# featurize's whole per-example work (f against 300 negatives and the
+# projection); with peak resident memory. If Debian's PyTorch is installed (apt-get install
 # python3-torch), the same measurements from the independent PyTorch
 # reference follow, for a side-by-side ratio measured in the same run.
 #
@@ -19,6 +20,11 @@ for bench in 'Encode/tiny/' 'PerExampleGradients/tiny/' 'Encode/ViT-B-32/' 'PerE
 	GOMAXPROCS=$threads /usr/bin/time -f "peak RSS %M KB" "$out/clip.test" -test.run '^$' -test.bench "$bench" -test.benchtime 2x 2>&1 |
 		grep -E 'Benchmark|peak RSS'
 done
+
+echo "== trak featurize per example: model + f with 300 negatives + projection (GOMAXPROCS=$threads)"
+go test -c -o "$out/clipfeat.test" ./internal/clipfeat
+GOMAXPROCS=$threads /usr/bin/time -f "peak RSS %M KB" "$out/clipfeat.test" -test.run '^$' -test.bench Featurize -test.benchtime 1x 2>&1 |
+	grep -E 'Benchmark|peak RSS'
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	echo "== PyTorch reference (torch $( /usr/bin/python3 -c 'import torch; print(torch.__version__)'), $threads threads)"
