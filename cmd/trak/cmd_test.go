@@ -192,3 +192,16 @@ func TestReadmeDocumentsEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfigsLoad keeps the shipped example configs valid.
+func TestExampleConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("../../configs/*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("found %d example configs", len(files))
+	}
+	for _, f := range files {
+		if _, err := config.Load(config.Sources{File: f}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -923,3 +923,53 @@ func TestCLIPShards(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIPKillAndResume SIGKILLs a CLIP featurize (in its embedding-table
+// pass or its gradient pass) at random points, resumes it, and compares
+// every array with an uninterrupted run, bit for bit.
+func TestCLIPKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	dir := clipFixture(t, 150, 1)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 64\nsim_batch_size: 7\nbatch_size: 2\nworkers: 1\n")
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "ref")
+	rng := rand.New(rand.NewPCG(8, 8))
+	kills, partial := 0, 0
+	for attempt := 0; ; attempt++ {
+		if attempt > 50 {
+			t.Fatal("featurize never finished")
+		}
+		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--save-dir", "killed")
+		cmd.Dir, cmd.Env = dir, cleanEnv()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if kills < 5 {
+			time.Sleep(time.Duration(50+rng.IntN(500)) * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		if err := cmd.Wait(); err == nil {
+			break
+		}
+		kills++
+		for _, flags := range []string{"is_embedded.npy", "is_featurized.npy"} {
+			if _, f, err := npy.ReadFile(filepath.Join(dir, "killed", "0", flags)); err == nil {
+				if n := bytes.Count(f, []byte{0}); n > 0 && n < len(f) {
+					partial++
+				}
+			}
+		}
+	}
+	t.Logf("killed %d times, %d of them midway through a pass", kills, partial)
+	if partial == 0 {
+		t.Fatal("no kill landed midway through a pass; make the fixture larger")
+	}
+	for _, name := range []string{"embeddings_image.npy", "embeddings_text.npy", "is_embedded.npy", "grads.npy", "out_to_loss.npy", "is_featurized.npy"} {
+		a, _ := os.ReadFile(filepath.Join(dir, "ref", "0", name))
+		b, _ := os.ReadFile(filepath.Join(dir, "killed", "0", name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs after kill and resume", name)
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package main
+
+// End-to-end comparison of the trak binary with an independent PyTorch TRAK
+// computation for CLIP: scripts/reference/trak_reference.py computes, in
+// float64 with exact per-example gradients (autograd, checked by finite
+// differences), the embedding tables, Q, the Gram matrices of the gradients
+// and the scores of two tiny random CLIP checkpoints on 10 train pairs and
+// 3 targets, and commits them under testdata/clip_exact together with the
+// inputs (checkpoints, tiny tokenizer, PNG images, CSVs). These tests run
+// featurize (both checkpoints), finalize and score on those inputs and
+// compare. Settings (manifest.json): λ = 1e-3, sim_batch_size 100 ≥ N − 1,
+// so every other train row is a negative of a train pair and every train
+// row one of a target (no sampling), projector none (k = p = 20,033).
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trak-dev/trak/internal/npy"
+)
+
+const refFixtures = "testdata/clip_exact"
+
+// refManifest is the part of testdata/clip_exact/manifest.json the tests use.
+type refManifest struct {
+	Settings struct {
+		NTrain      int     `json:"n_train"`
+		NTargets    int     `json:"n_targets"`
+		Checkpoints int     `json:"checkpoints"`
+		Lambda      float64 `json:"lambda"`
+		SimBatch    int     `json:"sim_batch_size"`
+	} `json:"settings"`
+	P           int     `json:"p"`
+	MaxAbsScore float64 `json:"max_abs_score"`
+}
+
+// refSetup copies the fixtures into a temporary folder and reads the manifest.
+func refSetup(t *testing.T) (string, refManifest) {
+	t.Helper()
+	dir := t.TempDir()
+	err := filepath.WalkDir(refFixtures, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(refFixtures, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m refManifest
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Settings.NTrain == 0 || m.Settings.Checkpoints == 0 || m.P == 0 {
+		t.Fatalf("manifest.json: %+v", m)
+	}
+	return dir, m
+}
+
+// refPipeline writes <name>.yaml with the given projector block and runs
+// featurize for every checkpoint, finalize and score through the binary.
+func refPipeline(t *testing.T, dir string, m refManifest, name, projector string) string {
+	t.Helper()
+	cfg := writeFile(t, dir, name+".yaml", fmt.Sprintf(
+		"save_dir: %s\ntask: clip\nmodel_config: model.json\nvocab_dir: .\ntrain_data: train.csv\n"+
+			"targets: targets.csv\nexp: val\nprojector:\n%slambda: %g\nsim_batch_size: %d\nbatch_size: 4\n",
+		name, projector, m.Settings.Lambda, m.Settings.SimBatch))
+	for id := range m.Settings.Checkpoints {
+		mustTrak(t, dir, "featurize", "--config", cfg, "--checkpoint", fmt.Sprintf("ckpt%d.safetensors", id), "--model-id", fmt.Sprint(id), "--quiet")
+	}
+	mustTrak(t, dir, "finalize", "--config", cfg, "--quiet")
+	mustTrak(t, dir, "score", "--config", cfg, "--quiet")
+	return filepath.Join(dir, name)
+}
+
+// readNpy returns an .npy file's values as float64 (float32 or float64
+// files) and its shape.
+func readNpy(t *testing.T, path string) ([]float64, []int) {
+	t.Helper()
+	f, err := npy.Open(path, npy.ReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []float64
+	switch f.Header().DType {
+	case npy.Float32:
+		for _, v := range f.Float32s() {
+			out = append(out, float64(v))
+		}
+	case npy.Float64:
+		out = append(out, f.Float64s()...)
+	default:
+		t.Fatalf("%s: dtype %v", path, f.Header().DType)
+	}
+	return out, f.Header().Shape
+}
+
+// maxAbsDiff returns max|a−b| and max|b|, failing on a length mismatch.
+func maxAbsDiff(t *testing.T, what string, a, b []float64) (float64, float64) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d values, reference has %d", what, len(a), len(b))
+	}
+	d, s := 0.0, 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+		s = math.Max(s, math.Abs(b[i]))
+	}
+	return d, s
+}
+
+// gram returns the Gram matrix (float64) of the rows of a (n × k) and b
+// (t × k) stacked: [a; b][a; b]ᵀ, (n+t) × (n+t), row-major.
+func gram(a []float64, b []float64, k int) []float64 {
+	rows := append(append([]float64(nil), a...), b...)
+	n := len(rows) / k
+	g := make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			s := 0.0
+			ri, rj := rows[i*k:(i+1)*k], rows[j*k:(j+1)*k]
+			for c := range ri {
+				s += ri[c] * rj[c]
+			}
+			g[i*n+j] = s
+		}
+	}
+	return g
+}
+
+// TestCLIPReferenceExact compares trak's exact-gradient run (projector none,
+// dual finalize) with the PyTorch reference: embedding tables, Q, the Gram
+// matrix of the train and target gradients, and the scores.
+func TestCLIPReferenceExact(t *testing.T) {
+	dir, m := refSetup(t)
+	n, tn := m.Settings.NTrain, m.Settings.NTargets
+	store := refPipeline(t, dir, m, "store", "  type: none\n")
+
+	// Bounds (measured figures in the comments; see the report of
+	// trak_reference.py). The reference is float64 from the float32 weights;
+	// trak computes in float32, whose rounding (6e-8) accumulated over the
+	// towers' few hundred operations per value gives ~1e-7..1e-6.
+	//   embeddings: unit vectors, absolute 1e-5 (measured 2.4e-7);
+	//   Q: in [0, 1], absolute 1e-5 (measured 6.0e-8);
+	//   Gram matrix: 1e-5 of its largest entry (measured 2.2e-7, 1.5e-7);
+	//   scores: 1e-4 of max|score| (measured 7.7e-7). The scores are
+	//   (XXᵀ + λI)⁻¹ X gᵀ with κ(XXᵀ + λI) ≈ 40 (λ = 1e-3 is far below the
+	//   smallest eigenvalue, ≈ 5): float32 gradients with ~1e-6 relative error
+	//   make the Gram entries ~1e-6 relative, the solve amplifies that by at
+	//   most κ, ≈ 4e-5 in the worst case; the bound is that with a margin of
+	//   2.5, and 130 times the measured error.
+	const embTol, qTol, gramTol, scoreTol = 1e-5, 1e-5, 1e-5, 1e-4
+	for id := range m.Settings.Checkpoints {
+		md := filepath.Join(store, fmt.Sprint(id))
+		for _, kind := range []string{"image", "text"} {
+			got, shape := readNpy(t, filepath.Join(md, "embeddings_"+kind+".npy"))
+			want, wshape := readNpy(t, filepath.Join(dir, fmt.Sprintf("emb_%s_%d.npy", kind, id)))
+			if !slices.Equal(shape, wshape) {
+				t.Fatalf("model %d embeddings_%s shape %v, reference %v", id, kind, shape, wshape)
+			}
+			d, _ := maxAbsDiff(t, "embeddings", got, want)
+			t.Logf("model %d embeddings_%s: max |trak − reference| = %.2g (bound %g)", id, kind, d, embTol)
+			if d > embTol {
+				t.Errorf("model %d embeddings_%s differ by %.3g > %g", id, kind, d, embTol)
+			}
+		}
+
+		got, shape := readNpy(t, filepath.Join(md, "out_to_loss.npy"))
+		if !slices.Equal(shape, []int{n, 1}) {
+			t.Errorf("out_to_loss.npy shape %v, want [%d 1]", shape, n)
+		}
+		want, _ := readNpy(t, filepath.Join(dir, fmt.Sprintf("q_%d.npy", id)))
+		d, _ := maxAbsDiff(t, "out_to_loss", got, want)
+		t.Logf("model %d Q: max |trak − reference| = %.2g (bound %g)", id, d, qTol)
+		if d > qTol {
+			t.Errorf("model %d out_to_loss differs by %.3g > %g", id, d, qTol)
+		}
+
+		x, xs := readNpy(t, filepath.Join(md, "grads.npy"))
+		g, gs := readNpy(t, filepath.Join(md, "val_grads.npy"))
+		if !slices.Equal(xs, []int{n, m.P}) || !slices.Equal(gs, []int{tn, m.P}) {
+			t.Fatalf("grads.npy %v, val_grads.npy %v, want [%d %d] and [%d %d]", xs, gs, n, m.P, tn, m.P)
+		}
+		want, _ = readNpy(t, filepath.Join(dir, fmt.Sprintf("gram_%d.npy", id)))
+		d, s := maxAbsDiff(t, "gram", gram(x, g, m.P), want)
+		t.Logf("model %d Gram matrix of the gradients: max |trak − reference| = %.2g of max %.3g (%.2g relative, bound %g)", id, d, s, d/s, gramTol)
+		if d > gramTol*s {
+			t.Errorf("model %d Gram matrix differs by %.3g > %g × %.3g", id, d, gramTol, s)
+		}
+
+		meta, err := os.ReadFile(filepath.Join(md, "meta.json"))
+		if err != nil || !strings.Contains(string(meta), `"finalize_form": "dual"`) {
+			t.Errorf("model %d was not finalized in the dual form: %s %v", id, meta, err)
+		}
+	}
+
+	got, shape := readNpy(t, filepath.Join(store, "scores", "val.npy"))
+	if !slices.Equal(shape, []int{n, tn}) {
+		t.Fatalf("scores shape %v, want [%d %d]", shape, n, tn)
+	}
+	want, _ := readNpy(t, filepath.Join(dir, "scores.npy"))
+	d, s := maxAbsDiff(t, "scores", got, want)
+	t.Logf("scores: max |trak − reference| = %.2g, max |score| = %.3g (%.2g relative, bound %g)", d, s, d/s, scoreTol)
+	if d > scoreTol*s {
+		t.Errorf("scores differ by %.3g > %g × max|score| %.3g", d, scoreTol, s)
+	}
+}
+
+// pearson returns the correlation coefficient of a and b.
+func pearson(a, b []float64) float64 {
+	var ma, mb float64
+	for i := range a {
+		ma += a[i]
+		mb += b[i]
+	}
+	ma /= float64(len(a))
+	mb /= float64(len(b))
+	var sab, saa, sbb float64
+	for i := range a {
+		sab += (a[i] - ma) * (b[i] - mb)
+		saa += (a[i] - ma) * (a[i] - ma)
+		sbb += (b[i] - mb) * (b[i] - mb)
+	}
+	return sab / math.Sqrt(saa*sbb)
+}
+
+// TestCLIPReferenceProjected runs the same pipeline with Rademacher
+// projections of growing k and checks that the projected scores approach the
+// exact reference scores: the Pearson correlation over all N × T scores
+// rises with k and is high at k = 1024. With E‖Pᵀg‖² = ‖g‖² the projected
+// inner products have relative error ~1/√k, so the scores converge to the
+// exact ones as k grows; the measured correlations (projector.seed 0) are
+// logged.
+func TestCLIPReferenceProjected(t *testing.T) {
+	dir, m := refSetup(t)
+	want, _ := readNpy(t, filepath.Join(dir, "scores.npy"))
+	ks := []int{16, 64, 256, 1024}
+	var corr []float64
+	for _, k := range ks {
+		store := refPipeline(t, dir, m, fmt.Sprintf("store_k%d", k), fmt.Sprintf("  type: rademacher\n  dim: %d\n", k))
+		got, _ := readNpy(t, filepath.Join(store, "scores", "val.npy"))
+		if len(got) != len(want) {
+			t.Fatalf("k = %d: %d scores, reference %d", k, len(got), len(want))
+		}
+		c := pearson(got, want)
+		corr = append(corr, c)
+		t.Logf("k = %4d: Pearson correlation with the exact scores %.4f", k, c)
+	}
+	for i := 1; i < len(ks); i++ {
+		if corr[i] <= corr[i-1] {
+			t.Errorf("correlation does not increase with k: %.4f at k = %d, %.4f at k = %d", corr[i-1], ks[i-1], corr[i], ks[i])
+		}
+	}
+	if last := corr[len(corr)-1]; last < 0.9 {
+		t.Errorf("correlation at k = %d is %.4f, want ≥ 0.9", ks[len(ks)-1], last)
+	}
+}
