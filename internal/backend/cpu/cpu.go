@@ -62,8 +62,9 @@ const defaultGrain = 1 << 16
 
 // Backend computes on the CPU. The zero value is not usable: call New.
 type Backend struct {
-	threads int // goroutines a kernel is split over, ≥ 1
-	grain   int // elements from which a kernel is split, ≥ 1
+	threads int       // goroutines a kernel is split over, ≥ 1
+	grain   int       // elements from which a kernel is split, ≥ 1
+	scratch sync.Pool // *[]float32 buffers for Gemm's transposed operands
 }
 
 var _ backend.Backend = (*Backend)(nil)
