@@ -92,9 +92,9 @@ func refPipeline(t *testing.T, dir string, m refManifest, name, projector string
 	return filepath.Join(dir, name)
 }
 
-// readNpy returns an .npy file's values as float64 (float32 or float64
+// refReadNpy returns an .npy file's values as float64 (float32 or float64
 // files) and its shape.
-func readNpy(t *testing.T, path string) ([]float64, []int) {
+func refReadNpy(t *testing.T, path string) ([]float64, []int) {
 	t.Helper()
 	f, err := npy.Open(path, npy.ReadOnly)
 	if err != nil {
@@ -115,8 +115,8 @@ func readNpy(t *testing.T, path string) ([]float64, []int) {
 	return out, f.Header().Shape
 }
 
-// maxAbsDiff returns max|a−b| and max|b|, failing on a length mismatch.
-func maxAbsDiff(t *testing.T, what string, a, b []float64) (float64, float64) {
+// refMaxAbsDiff returns max|a−b| and max|b|, failing on a length mismatch.
+func refMaxAbsDiff(t *testing.T, what string, a, b []float64) (float64, float64) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%s: %d values, reference has %d", what, len(a), len(b))
@@ -129,9 +129,9 @@ func maxAbsDiff(t *testing.T, what string, a, b []float64) (float64, float64) {
 	return d, s
 }
 
-// gram returns the Gram matrix (float64) of the rows of a (n × k) and b
+// refGram returns the Gram matrix (float64) of the rows of a (n × k) and b
 // (t × k) stacked: [a; b][a; b]ᵀ, (n+t) × (n+t), row-major.
-func gram(a []float64, b []float64, k int) []float64 {
+func refGram(a []float64, b []float64, k int) []float64 {
 	rows := append(append([]float64(nil), a...), b...)
 	n := len(rows) / k
 	g := make([]float64, n*n)
@@ -156,53 +156,55 @@ func TestCLIPReferenceExact(t *testing.T) {
 	n, tn := m.Settings.NTrain, m.Settings.NTargets
 	store := refPipeline(t, dir, m, "store", "  type: none\n")
 
-	// Bounds (measured figures in the comments; see the report of
-	// trak_reference.py). The reference is float64 from the float32 weights;
-	// trak computes in float32, whose rounding (6e-8) accumulated over the
-	// towers' few hundred operations per value gives ~1e-7..1e-6.
-	//   embeddings: unit vectors, absolute 1e-5 (measured 2.4e-7);
-	//   Q: in [0, 1], absolute 1e-5 (measured 6.0e-8);
-	//   Gram matrix: 1e-5 of its largest entry (measured 2.2e-7, 1.5e-7);
-	//   scores: 1e-4 of max|score| (measured 7.7e-7). The scores are
-	//   (XXᵀ + λI)⁻¹ X gᵀ with κ(XXᵀ + λI) ≈ 40 (λ = 1e-3 is far below the
-	//   smallest eigenvalue, ≈ 5): float32 gradients with ~1e-6 relative error
-	//   make the Gram entries ~1e-6 relative, the solve amplifies that by at
-	//   most κ, ≈ 4e-5 in the worst case; the bound is that with a margin of
-	//   2.5, and 130 times the measured error.
-	const embTol, qTol, gramTol, scoreTol = 1e-5, 1e-5, 1e-5, 1e-4
+	// Bounds. The reference is float64 from the float32 weights; trak
+	// computes in float32 (rounding 6e-8), accumulated over the towers'
+	// few hundred operations per value. Measured on linux/amd64 (gonum's
+	// assembly kernels; trak's results do not depend on the thread count):
+	//   embeddings: unit vectors, absolute 1e-5, the project's float32
+	//     bound (measured 2.1e-7);
+	//   Q: in [0, 1], absolute 1e-5 (measured 1.1e-7);
+	//   Gram matrix [X; G][X; G]ᵀ of the exact gradients: 2e-6 of its
+	//     largest entry, 10× the measured 2.0e-7 (model 0) and 1.5e-7;
+	//   scores: 3e-6 of max|score|, 10× the measured 2.9e-7. The scores are
+	//     (XXᵀ + λI)⁻¹ X gᵀ with κ(XXᵀ + λI) ≈ 40 (λ = 1e-3 is far below the
+	//     smallest eigenvalue, ≈ 5, so it barely regularises): the Gram
+	//     entries' ~2e-7 relative error could be amplified by up to κ, ~1e-5,
+	//     if it lay in the worst direction; it does not, and the bound sits
+	//     between the measured error and that worst case.
+	const embTol, qTol, gramTol, scoreTol = 1e-5, 1e-5, 2e-6, 3e-6
 	for id := range m.Settings.Checkpoints {
 		md := filepath.Join(store, fmt.Sprint(id))
 		for _, kind := range []string{"image", "text"} {
-			got, shape := readNpy(t, filepath.Join(md, "embeddings_"+kind+".npy"))
-			want, wshape := readNpy(t, filepath.Join(dir, fmt.Sprintf("emb_%s_%d.npy", kind, id)))
+			got, shape := refReadNpy(t, filepath.Join(md, "embeddings_"+kind+".npy"))
+			want, wshape := refReadNpy(t, filepath.Join(dir, fmt.Sprintf("emb_%s_%d.npy", kind, id)))
 			if !slices.Equal(shape, wshape) {
 				t.Fatalf("model %d embeddings_%s shape %v, reference %v", id, kind, shape, wshape)
 			}
-			d, _ := maxAbsDiff(t, "embeddings", got, want)
+			d, _ := refMaxAbsDiff(t, "embeddings", got, want)
 			t.Logf("model %d embeddings_%s: max |trak − reference| = %.2g (bound %g)", id, kind, d, embTol)
 			if d > embTol {
 				t.Errorf("model %d embeddings_%s differ by %.3g > %g", id, kind, d, embTol)
 			}
 		}
 
-		got, shape := readNpy(t, filepath.Join(md, "out_to_loss.npy"))
+		got, shape := refReadNpy(t, filepath.Join(md, "out_to_loss.npy"))
 		if !slices.Equal(shape, []int{n, 1}) {
 			t.Errorf("out_to_loss.npy shape %v, want [%d 1]", shape, n)
 		}
-		want, _ := readNpy(t, filepath.Join(dir, fmt.Sprintf("q_%d.npy", id)))
-		d, _ := maxAbsDiff(t, "out_to_loss", got, want)
+		want, _ := refReadNpy(t, filepath.Join(dir, fmt.Sprintf("q_%d.npy", id)))
+		d, _ := refMaxAbsDiff(t, "out_to_loss", got, want)
 		t.Logf("model %d Q: max |trak − reference| = %.2g (bound %g)", id, d, qTol)
 		if d > qTol {
 			t.Errorf("model %d out_to_loss differs by %.3g > %g", id, d, qTol)
 		}
 
-		x, xs := readNpy(t, filepath.Join(md, "grads.npy"))
-		g, gs := readNpy(t, filepath.Join(md, "val_grads.npy"))
+		x, xs := refReadNpy(t, filepath.Join(md, "grads.npy"))
+		g, gs := refReadNpy(t, filepath.Join(md, "val_grads.npy"))
 		if !slices.Equal(xs, []int{n, m.P}) || !slices.Equal(gs, []int{tn, m.P}) {
 			t.Fatalf("grads.npy %v, val_grads.npy %v, want [%d %d] and [%d %d]", xs, gs, n, m.P, tn, m.P)
 		}
-		want, _ = readNpy(t, filepath.Join(dir, fmt.Sprintf("gram_%d.npy", id)))
-		d, s := maxAbsDiff(t, "gram", gram(x, g, m.P), want)
+		want, _ = refReadNpy(t, filepath.Join(dir, fmt.Sprintf("gram_%d.npy", id)))
+		d, s := refMaxAbsDiff(t, "gram", refGram(x, g, m.P), want)
 		t.Logf("model %d Gram matrix of the gradients: max |trak − reference| = %.2g of max %.3g (%.2g relative, bound %g)", id, d, s, d/s, gramTol)
 		if d > gramTol*s {
 			t.Errorf("model %d Gram matrix differs by %.3g > %g × %.3g", id, d, gramTol, s)
@@ -214,20 +216,20 @@ func TestCLIPReferenceExact(t *testing.T) {
 		}
 	}
 
-	got, shape := readNpy(t, filepath.Join(store, "scores", "val.npy"))
+	got, shape := refReadNpy(t, filepath.Join(store, "scores", "val.npy"))
 	if !slices.Equal(shape, []int{n, tn}) {
 		t.Fatalf("scores shape %v, want [%d %d]", shape, n, tn)
 	}
-	want, _ := readNpy(t, filepath.Join(dir, "scores.npy"))
-	d, s := maxAbsDiff(t, "scores", got, want)
+	want, _ := refReadNpy(t, filepath.Join(dir, "scores.npy"))
+	d, s := refMaxAbsDiff(t, "scores", got, want)
 	t.Logf("scores: max |trak − reference| = %.2g, max |score| = %.3g (%.2g relative, bound %g)", d, s, d/s, scoreTol)
 	if d > scoreTol*s {
 		t.Errorf("scores differ by %.3g > %g × max|score| %.3g", d, scoreTol, s)
 	}
 }
 
-// pearson returns the correlation coefficient of a and b.
-func pearson(a, b []float64) float64 {
+// refPearson returns the correlation coefficient of a and b.
+func refPearson(a, b []float64) float64 {
 	var ma, mb float64
 	for i := range a {
 		ma += a[i]
@@ -245,24 +247,27 @@ func pearson(a, b []float64) float64 {
 }
 
 // TestCLIPReferenceProjected runs the same pipeline with Rademacher
-// projections of growing k and checks that the projected scores approach the
-// exact reference scores: the Pearson correlation over all N × T scores
-// rises with k and is high at k = 1024. With E‖Pᵀg‖² = ‖g‖² the projected
-// inner products have relative error ~1/√k, so the scores converge to the
-// exact ones as k grows; the measured correlations (projector.seed 0) are
-// logged.
+// projections of growing k (all k > N, so finalize takes the dual form) and
+// checks that the projected scores approach the exact reference scores: the
+// Pearson correlation over all N × T scores rises with k and is at least
+// 0.95 at k = 1024. With E‖Pᵀg‖² = ‖g‖² the projected inner products have
+// relative error ~1/√k, so the scores converge to the exact ones as k grows.
+// Measured with projector.seed 0 (the default, used here): 0.349, 0.905,
+// 0.955, 0.994 at k = 16, 64, 256, 1024; seeds 1..5 gave 0.33–0.60,
+// 0.80–0.92, 0.953–0.969 and 0.985–0.991, increasing with k for every seed,
+// so neither check depends on a lucky seed.
 func TestCLIPReferenceProjected(t *testing.T) {
 	dir, m := refSetup(t)
-	want, _ := readNpy(t, filepath.Join(dir, "scores.npy"))
+	want, _ := refReadNpy(t, filepath.Join(dir, "scores.npy"))
 	ks := []int{16, 64, 256, 1024}
 	var corr []float64
 	for _, k := range ks {
 		store := refPipeline(t, dir, m, fmt.Sprintf("store_k%d", k), fmt.Sprintf("  type: rademacher\n  dim: %d\n", k))
-		got, _ := readNpy(t, filepath.Join(store, "scores", "val.npy"))
+		got, _ := refReadNpy(t, filepath.Join(store, "scores", "val.npy"))
 		if len(got) != len(want) {
 			t.Fatalf("k = %d: %d scores, reference %d", k, len(got), len(want))
 		}
-		c := pearson(got, want)
+		c := refPearson(got, want)
 		corr = append(corr, c)
 		t.Logf("k = %4d: Pearson correlation with the exact scores %.4f", k, c)
 	}
@@ -271,7 +276,7 @@ func TestCLIPReferenceProjected(t *testing.T) {
 			t.Errorf("correlation does not increase with k: %.4f at k = %d, %.4f at k = %d", corr[i-1], ks[i-1], corr[i], ks[i])
 		}
 	}
-	if last := corr[len(corr)-1]; last < 0.9 {
-		t.Errorf("correlation at k = %d is %.4f, want ≥ 0.9", ks[len(ks)-1], last)
+	if last := corr[len(corr)-1]; last < 0.95 {
+		t.Errorf("correlation at k = %d is %.4f, want ≥ 0.95", ks[len(ks)-1], last)
 	}
 }

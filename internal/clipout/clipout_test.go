@@ -160,14 +160,14 @@ func TestNegatives(t *testing.T) {
 			}
 		}
 	}
-	if a, b := s.Negatives(5, 5, 0), NewSampler(7, 3, 1000, 300).Negatives(5, 5, 0); equal(a, b) {
+	if a, b := s.Negatives(5, 5, 0), NewSampler(7, 3, 1000, 300).Negatives(5, 5, 0); slices.Equal(a, b) {
 		t.Error("another model id gives the same negatives")
 	}
-	if a, b := s.Negatives(5, 5, 0), s.Negatives(5, -1, 1); equal(a, b) {
+	if a, b := s.Negatives(5, 5, 0), s.Negatives(5, -1, 1); slices.Equal(a, b) {
 		t.Error("the target stream repeats the train stream")
 	}
 	small := NewSampler(1, 0, 10, 300)
-	if got := small.Negatives(3, 3, 0); !equal(got, []int{0, 1, 2, 4, 5, 6, 7, 8, 9}) {
+	if got := small.Negatives(3, 3, 0); !slices.Equal(got, []int{0, 1, 2, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("sim_batch_size ≥ n−1: %v, want every other row", got)
 	}
 	if got := small.Negatives(3, -1, 1); len(got) != 10 {
@@ -200,17 +200,6 @@ func TestNegativesUniform(t *testing.T) {
 	}
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func TestRestrict(t *testing.T) {
 	s := NewSampler(9, 1, 50, 7)
@@ -218,7 +207,7 @@ func TestRestrict(t *testing.T) {
 	for i := range all {
 		all[i] = i
 	}
-	if a, b := s.Negatives(4, 4, 0), s.Restrict(all).Negatives(4, 4, 0); !equal(a, b) {
+	if a, b := s.Negatives(4, 4, 0), s.Restrict(all).Negatives(4, 4, 0); !slices.Equal(a, b) {
 		t.Errorf("restricting to every row changed the draw: %v vs %v", a, b)
 	}
 	good := []int{1, 2, 5, 8, 13, 21, 34, 40, 41, 42, 49}
