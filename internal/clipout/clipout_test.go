@@ -200,7 +200,6 @@ func TestNegativesUniform(t *testing.T) {
 	}
 }
 
-
 func TestRestrict(t *testing.T) {
 	s := NewSampler(9, 1, 50, 7)
 	all := make([]int, 50)
