@@ -173,6 +173,9 @@ func TestNegatives(t *testing.T) {
 	if got := small.Negatives(3, -1, 1); len(got) != 10 {
 		t.Errorf("a target with sim_batch_size ≥ n: %v, want all rows", got)
 	}
+	if got := NewSampler(1, 0, 10, 9).Negatives(3, -1, 1); len(got) != 10 {
+		t.Errorf("a target with sim_batch_size = n − 1: %v, want all rows", got)
+	}
 }
 
 // TestNegativesUniform: each other row is drawn with probability m/(n−1);
