@@ -2,6 +2,8 @@ package cpu_test
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/trak-dev/trak/internal/backend/backendtest"
@@ -48,3 +50,43 @@ func BenchmarkGemmAttention(b *testing.B) {
 }
 
 func BenchmarkRowOps(b *testing.B) { backendtest.BenchRowOps(b, cpu.New(0)) }
+
+// TestGemmRowsIndependentOfBatch: a row of a product with a shared weight
+// (a linear layer) has the same bits whatever the number of rows beside it,
+// for both layouts of the weight; featurize relies on it for results that
+// do not depend on the batch.
+func TestGemmRowsIndependentOfBatch(t *testing.T) {
+	be := cpu.New(2)
+	rng := rand.New(rand.NewPCG(4, 4))
+	const k, n = 37, 29
+	rows := make([]float32, 70*k)
+	for i := range rows {
+		rows[i] = float32(rng.NormFloat64())
+	}
+	w := make([]float32, k*n)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	for _, tB := range []bool{false, true} {
+		wt := be.Upload(w, n, k)
+		if !tB {
+			wt = be.Upload(w, k, n)
+		}
+		var ref []float32
+		for _, m := range []int{1, 2, 31, 32, 33, 70} {
+			c := be.New(m, n)
+			be.Gemm(false, tB, 1, be.Upload(rows[:m*k], m, k), wt, 0, c)
+			got := make([]float32, m*n)
+			be.Download(got, c)
+			if ref == nil {
+				ref = got[:n]
+				continue
+			}
+			for j := range n {
+				if math.Float32bits(got[j]) != math.Float32bits(ref[j]) {
+					t.Fatalf("tB=%t: row 0 with %d rows differs from row 0 alone at column %d", tB, m, j)
+				}
+			}
+		}
+	}
+}

@@ -73,11 +73,14 @@ func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta f
 		// Rows of A and C are contiguous across the batch: one product.
 		ga := blas32.General{Rows: batch * m, Cols: k, Stride: k, Data: ad}
 		gc := blas32.General{Rows: batch * m, Cols: n, Stride: n, Data: cd}
-		if tb == blas.Trans && batch*m >= transposeMinRows {
+		if tb == blas.Trans {
 			// gonum's kernel for a transposed B is a dot product per
 			// element; copying Bᵀ once and using the axpy kernel is about
 			// 1.5× faster for the tall products of linear layers
-			// (BenchmarkGemmLinearT against BenchmarkGemmLinear).
+			// (BenchmarkGemmLinearT against BenchmarkGemmLinear). It is
+			// done whatever the number of rows, so that a row's result never
+			// depends on how many rows are multiplied with it (the features
+			// must not depend on the batch).
 			bt := be.transpose(gb)
 			defer be.scratch.Put(bt)
 			gb, tb = blas32.General{Rows: bc, Cols: br, Stride: br, Data: *bt}, blas.NoTrans
@@ -114,11 +117,6 @@ func gemmOperand(op, name string, t, c *backend.Tensor, batchDims []int) bool {
 	panicf(op, "%s %v is neither 2-D nor batched like C %v", name, t, c)
 	return false
 }
-
-// transposeMinRows is the number of rows of A from which a transposed B is
-// copied into row-major form first: below it the copy costs more than the
-// faster kernel saves.
-const transposeMinRows = 32
 
 // transpose returns gᵀ in a pooled buffer (put it back in be.scratch).
 func (be *Backend) transpose(g blas32.General) *[]float32 {
