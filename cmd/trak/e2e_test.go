@@ -973,3 +973,48 @@ func TestCLIPKillAndResume(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIPKillDuringScore SIGKILLs score (whose target featurize is
+// resumable and whose score file appears only complete) at random points,
+// and finalize too (on this small store it usually finishes before the
+// signal), and checks that the reruns give the uninterrupted scores.
+func TestCLIPKillDuringScore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	dir := clipFixture(t, 120, 1)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\ntargets: train.csv\nexp: val\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 48\nlambda: 0.01\nsim_batch_size: 9\nbatch_size: 2\nworkers: 1\n")
+	for _, st := range []string{"ref", "killed"} {
+		mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", st)
+	}
+	mustTrak(t, dir, "finalize", "--config", cfg, "--save-dir", "ref")
+	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "ref")
+	rng := rand.New(rand.NewPCG(11, 11))
+	for _, command := range []string{"finalize", "score"} {
+		kills := 0
+		for attempt := 0; ; attempt++ {
+			if attempt > 50 {
+				t.Fatalf("%s never finished", command)
+			}
+			cmd := exec.Command(trakBin, command, "--config", cfg, "--save-dir", "killed")
+			cmd.Dir, cmd.Env = dir, cleanEnv()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if kills < 3 {
+				time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+			if err := cmd.Wait(); err == nil {
+				break
+			}
+			kills++
+		}
+		t.Logf("%s killed %d times", command, kills)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "ref", "scores", "val.npy"))
+	b, _ := os.ReadFile(filepath.Join(dir, "killed", "scores", "val.npy"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("scores differ after killed finalize and score runs")
+	}
+}
