@@ -1018,3 +1018,53 @@ func TestCLIPKillDuringScore(t *testing.T) {
 		t.Error("scores differ after killed finalize and score runs")
 	}
 }
+
+// TestKillFinalize SIGKILLs finalize at random points of a store large
+// enough to take a few seconds; the rerun must give the uninterrupted
+// features.npy, and no partial file may pass for a finished one.
+func TestKillFinalize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	f := newFixture(t, 3000, 2, 300, 4, 1) // p = 4·301 = 1204
+	cfg := f.writeConfig(t, "projector:\n  type: none\nlambda: 0.1\nbatch_size: 256\n")
+	mustTrak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+	start := time.Now()
+	mustTrak(t, f.dir, "finalize", "--config", cfg)
+	took := time.Since(start)
+	ref, err := os.ReadFile(filepath.Join(f.dir, "store", "0", "features.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(f.dir, "store", "0", "features.npy"))
+	meta, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "meta.json"))
+	os.WriteFile(filepath.Join(f.dir, "store", "0", "meta.json"), bytes.Replace(meta, []byte(`"finalized": true`), []byte(`"finalized": false`), 1), 0o644)
+	rng := rand.New(rand.NewPCG(12, 12))
+	kills := 0
+	for attempt := 0; ; attempt++ {
+		if attempt > 20 {
+			t.Fatal("finalize never finished")
+		}
+		cmd := exec.Command(trakBin, "finalize", "--config", cfg)
+		cmd.Dir, cmd.Env = f.dir, cleanEnv()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if kills < 3 {
+			time.Sleep(time.Duration(float64(took) * (0.2 + 0.6*rng.Float64())))
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		if err := cmd.Wait(); err == nil {
+			break
+		}
+		kills++
+		if _, err := os.Stat(filepath.Join(f.dir, "store", "0", "features.npy")); err == nil {
+			t.Fatal("a killed finalize left a features.npy")
+		}
+	}
+	t.Logf("finalize (%.1f s uninterrupted) killed %d times", took.Seconds(), kills)
+	got, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "features.npy"))
+	if !bytes.Equal(ref, got) {
+		t.Error("features.npy differs after killed finalize runs")
+	}
+}
