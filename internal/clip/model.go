@@ -102,6 +102,21 @@ func (m *Model) Weight(name string) ([]float32, bool) {
 	return out, true
 }
 
+// SetWeight replaces parameter i's values (len = the parameter's length),
+// for training.
+func (m *Model) SetWeight(i int, data []float32) {
+	p := m.params[i]
+	if len(data) != p.Len() {
+		panic(fmt.Sprintf("clip: SetWeight %s with %d values, want %d", p.Name, len(data), p.Len()))
+	}
+	shape := p.Shape
+	if len(shape) == 0 {
+		shape = []int{1}
+	}
+	m.b.Free(m.w[i])
+	m.w[i] = m.b.Upload(data, shape...)
+}
+
 // param returns the tensor of a parameter by name; names are fixed by the
 // model definition, so a missing one is a programmer error.
 func (m *Model) param(name string) *backend.Tensor {
