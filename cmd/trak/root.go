@@ -118,6 +118,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdFinalize(io, nil),
 		newCmdScore(io, nil),
 		newCmdTop(io, nil),
+		newCmdTrain(io, nil),
 		newCmdInspect(io, nil),
 		newCmdTokenize(io, nil),
 		newCmdPreprocess(io, nil),

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trak-dev/trak/internal/atomicfile"
+	"github.com/trak-dev/trak/internal/backend/cpu"
+	"github.com/trak-dev/trak/internal/checkpoint"
+	"github.com/trak-dev/trak/internal/clip"
+	"github.com/trak-dev/trak/internal/clipfeat"
+	"github.com/trak-dev/trak/internal/dataset"
+	"github.com/trak-dev/trak/internal/train"
+)
+
+// TrainOptions is what `trak train` runs with.
+type TrainOptions struct {
+	IO          *IOStreams
+	Data        string
+	ModelConfig string
+	Out         string
+	VocabDir    string
+	Opt         train.Options
+	SaveEvery   int
+	Workers     int
+}
+
+func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error) *cobra.Command {
+	opts := &TrainOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "train --data <path> --model-config <file|preset> --out <dir> [flags]",
+		Short: "Train a small CLIP model on the CPU",
+		Long: heredoc(`
+			Train a CLIP model from scratch on an image–caption data set (CSV/TSV, tar
+			shards or a caption folder) with the contrastive loss and a learned
+			temperature, AdamW, linear warm-up and cosine decay. Meant for small models
+			and demos: every example's gradient is computed exactly, on the CPU.
+
+			Checkpoints are written as <out>/epoch_<n>.safetensors with open_clip's
+			tensor names and shapes, beside <out>/open_clip_config.json, so trak (and
+			open_clip) can load them. The loss of every step goes to <out>/loss.csv and
+			each epoch's mean loss to stderr. The same seed, data and worker count give
+			the same checkpoints.
+		`),
+		Example: examples(`
+			$ trak train --data shapes/train.csv --model-config configs/clip/tiny.json --out run1 --epochs 10 --seed 1
+			$ trak train --data shapes/train.csv --model-config tiny --out run2 --seed 2 --save-every 5
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case opts.Data == "" || opts.Out == "" || opts.ModelConfig == "":
+				return usageErrorf("--data, --model-config and --out are required")
+			case opts.Opt.Epochs < 1 || opts.Opt.BatchSize < 2:
+				return usageErrorf("--epochs must be ≥ 1 and --batch-size ≥ 2")
+			case opts.Opt.LR <= 0 || opts.Opt.WeightDecay < 0:
+				return usageErrorf("--lr must be positive and --weight-decay ≥ 0")
+			}
+			if opts.SaveEvery < 1 {
+				opts.SaveEvery = opts.Opt.Epochs
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return trainRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Data, "data", "", "Training data `path`: a CSV/TSV file (filepath,title), tar shards or a caption folder")
+	f.StringVar(&opts.ModelConfig, "model-config", "", "open_clip JSON config `file` or preset name")
+	f.StringVar(&opts.Out, "out", "", "Output `directory` for checkpoints, config and loss curve")
+	f.StringVar(&opts.VocabDir, "vocab-dir", "", "Folder with a Hugging Face vocab.json and merges.txt (default: built-in CLIP vocabulary)")
+	f.IntVar(&opts.Opt.Epochs, "epochs", 10, "Passes over the data")
+	f.IntVar(&opts.Opt.BatchSize, "batch-size", 32, "Pairs per step (the contrastive loss compares them with each other)")
+	f.Float64Var(&opts.Opt.LR, "lr", 1e-3, "Peak learning rate")
+	f.Float64Var(&opts.Opt.WeightDecay, "weight-decay", 0.1, "AdamW weight decay (matrices only)")
+	f.IntVar(&opts.Opt.Warmup, "warmup", 10, "Warm-up steps")
+	f.Uint64Var(&opts.Opt.Seed, "seed", 0, "Seed of the initial weights and the batch order")
+	f.IntVar(&opts.SaveEvery, "save-every", 0, "Save a checkpoint every `n` epochs (default: only at the end)")
+	f.IntVar(&opts.Workers, "workers", 0, "CPU threads (0 = all cores)")
+	return cmd
+}
+
+func trainRun(ctx context.Context, opts *TrainOptions) error {
+	cfgp, err := loadModelConfig(opts.ModelConfig)
+	if err != nil {
+		return err
+	}
+	cfg := *cfgp
+	nw := opts.Workers
+	if nw < 1 {
+		nw = runtime.NumCPU()
+	}
+	m, err := clip.New(cpu.New(nw), cfg, train.InitWeights(cfg, opts.Opt.Seed))
+	if err != nil {
+		return err
+	}
+	setup := clipfeat.Setup{VocabDir: opts.VocabDir, MaxPixels: 89_478_485, Workers: nw}
+	data, err := setup.OpenData(dataset.Spec{Path: opts.Data}, cfg)
+	if err != nil {
+		return err
+	}
+	good := data.DS.Good()
+	if len(good) < opts.Opt.BatchSize {
+		return fmt.Errorf("%s has %d usable pairs, fewer than --batch-size %d", opts.Data, len(good), opts.Opt.BatchSize)
+	}
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(opts.Out, "open_clip_config.json"), cfg.JSON(), 0o644); err != nil {
+		return err
+	}
+	load := func(ctx context.Context, idx []int) (clip.Batch, error) {
+		rows := make([]int, len(idx))
+		for i, j := range idx {
+			rows[i] = good[j]
+		}
+		batch, bad := data.Load(ctx, rows)
+		for r, e := range bad {
+			return clip.Batch{}, fmt.Errorf("row %d: %w", r, e)
+		}
+		return batch, nil
+	}
+	var curve strings.Builder
+	curve.WriteString("step,epoch,loss,lr,temperature\n")
+	epochLoss, epochSteps, lastEpoch := 0.0, 0, 0
+	flush := func(epoch int) error {
+		fmt.Fprintf(opts.IO.ErrOut, "epoch %d: mean loss %.4f (chance %.4f)\n", epoch+1, epochLoss/float64(epochSteps), math.Log(float64(opts.Opt.BatchSize)))
+		epochLoss, epochSteps = 0, 0
+		if (epoch+1)%opts.SaveEvery == 0 || epoch+1 == opts.Opt.Epochs {
+			path := filepath.Join(opts.Out, fmt.Sprintf("epoch_%d.safetensors", epoch+1))
+			if err := saveCheckpoint(m, path); err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "saved %s\n", path)
+		}
+		return atomicfile.WriteFile(filepath.Join(opts.Out, "loss.csv"), []byte(curve.String()), 0o644)
+	}
+	var saveErr error
+	err = train.Train(ctx, m, len(good), load, opts.Opt, func(s train.Step) {
+		if s.Epoch != lastEpoch && saveErr == nil {
+			saveErr = flush(lastEpoch)
+			lastEpoch = s.Epoch
+		}
+		fmt.Fprintf(&curve, "%d,%d,%.6f,%.6g,%.4f\n", s.Step, s.Epoch+1, s.Loss, s.LR, s.Temperature)
+		epochLoss += s.Loss
+		epochSteps++
+	})
+	if err != nil {
+		return err
+	}
+	if saveErr != nil {
+		return saveErr
+	}
+	return flush(lastEpoch)
+}
+
+// saveCheckpoint writes the model's weights as open_clip-named safetensors.
+func saveCheckpoint(m *clip.Model, path string) error {
+	var ts []checkpoint.NamedTensor
+	for _, p := range m.Params() {
+		w, _ := m.Weight(p.Name)
+		ts = append(ts, checkpoint.NamedTensor{Name: p.Name, Shape: p.Shape, Data: w})
+	}
+	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt"})
+}
