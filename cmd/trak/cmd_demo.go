@@ -7,42 +7,88 @@ import (
 )
 
 func newCmdDemo(io *IOStreams) *cobra.Command {
-	opt := demo.Defaults
+	var (
+		task                                    string
+		dir                                     string
+		train, targets, checkpoints, k, workers int
+		epochs, classes, features               int
+		seed                                    uint64
+	)
 	cmd := &cobra.Command{
 		Use:   "demo [flags]",
 		Short: "Run the whole pipeline on built-in data, no downloads",
 		Long: heredoc(`
-			Generate a labelled data set with a few deliberately flipped labels, train
-			several logistic-regression checkpoints on it, then featurize, finalize and
-			score held-out targets, and show each target's most helpful and most harmful
-			train examples, with a sanity check: proponents should share the target's
-			label, and flipped-label examples should appear among the opponents.
+			Run TRAK end to end on data generated on the spot, and show the result.
 
-			Everything is written under --dir: the data as CSV, the checkpoints as .npy,
-			and a store that the other commands can read (trak top --save-dir DIR/store
-			--exp targets).
+			With --task clip (the default): draw image–caption pairs of coloured shapes
+			("a small red triangle on the left"), 5% of whose captions name a wrong
+			colour or shape; train several small CLIP checkpoints on them from
+			different seeds; featurize, finalize and score held-out targets; print each
+			target's top proponents and opponents with a sanity check: proponents should
+			show the target's shape and colour far more often than chance.
+
+			With --task logreg: Gaussian classes with flipped labels and logistic
+			regression (seconds); flipped-label examples should top the opponents.
+
+			Everything is written under --dir: the data (PNG + CSV or CSV), the
+			checkpoints, and a store that the other commands read
+			(trak top --save-dir DIR/store --exp targets).
 		`),
-		Example: "  $ trak demo\n  $ trak demo --dir /tmp/demo --checkpoints 5 --train 5000",
-		Args:    cobra.NoArgs,
+		Example: examples(`
+			$ trak demo
+			$ trak demo --dir /tmp/demo --checkpoints 5 --epochs 12
+			$ trak demo --task logreg
+		`),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opt.Train < 10 || opt.Targets < 1 || opt.Classes < 2 || opt.Checkpoints < 1 || opt.K < 1 || opt.Features < 1 {
-				return usageErrorf("demo sizes must be positive, with at least 10 train examples and 2 classes")
+			if train < 10 || targets < 1 || checkpoints < 1 || k < 1 || epochs < 1 {
+				return usageErrorf("demo sizes must be positive, with at least 10 train examples")
 			}
-			opt.Version = version
-			opt.Progress = scoreProgress(io)
-			_, err := demo.Run(cmd.Context(), opt, io.Out)
-			return err
+			switch task {
+			case "clip":
+				opt := demo.CLIPDefaults
+				opt.Dir, opt.Train, opt.Targets, opt.Checkpoints, opt.Epochs, opt.K, opt.Workers, opt.Seed = dir, train, targets, checkpoints, epochs, k, workers, seed
+				opt.Version = version
+				opt.Progress = scoreProgress(io)
+				opt.LogProgress = func(desc string) func(int) func(int) { return io.progressFor(desc, "rows") }
+				_, err := demo.RunCLIP(cmd.Context(), opt, io.Out)
+				return err
+			case "logreg":
+				opt := demo.Defaults
+				opt.Dir, opt.Checkpoints, opt.Workers, opt.Seed = dir, checkpoints, workers, seed
+				if cmd.Flags().Changed("train") {
+					opt.Train = train
+				}
+				if cmd.Flags().Changed("targets") {
+					opt.Targets = targets
+				}
+				if cmd.Flags().Changed("k") {
+					opt.K = k
+				}
+				opt.Classes, opt.Features = classes, features
+				if opt.Classes < 2 || opt.Features < 1 {
+					return usageErrorf("--classes must be ≥ 2 and --features ≥ 1")
+				}
+				opt.Version = version
+				opt.Progress = scoreProgress(io)
+				_, err := demo.Run(cmd.Context(), opt, io.Out)
+				return err
+			default:
+				return usageErrorf("--task must be clip or logreg, got %q", task)
+			}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opt.Dir, "dir", opt.Dir, "Working `directory` for data, checkpoints and the store")
-	f.IntVar(&opt.Train, "train", opt.Train, "Number of train examples")
-	f.IntVar(&opt.Targets, "targets", opt.Targets, "Number of target examples")
-	f.IntVar(&opt.Classes, "classes", opt.Classes, "Number of classes")
-	f.IntVar(&opt.Features, "features", opt.Features, "Features per example")
-	f.IntVar(&opt.Checkpoints, "checkpoints", opt.Checkpoints, "Number of checkpoints to train and average over")
-	f.IntVar(&opt.K, "k", opt.K, "Projection dimension")
-	f.IntVar(&opt.Workers, "workers", 2, "CPU threads")
-	f.Uint64Var(&opt.Seed, "seed", opt.Seed, "Seed of the data and training")
+	f.StringVar(&task, "task", "clip", "Which demo: clip or logreg")
+	f.StringVar(&dir, "dir", demo.CLIPDefaults.Dir, "Working `directory` for data, checkpoints and the store")
+	f.IntVar(&train, "train", demo.CLIPDefaults.Train, "Number of train examples")
+	f.IntVar(&targets, "targets", demo.CLIPDefaults.Targets, "Number of target examples")
+	f.IntVar(&checkpoints, "checkpoints", demo.CLIPDefaults.Checkpoints, "Number of checkpoints to train and average over")
+	f.IntVar(&epochs, "epochs", demo.CLIPDefaults.Epochs, "CLIP training epochs per checkpoint")
+	f.IntVar(&k, "k", demo.CLIPDefaults.K, "Projection dimension")
+	f.IntVar(&workers, "workers", 2, "CPU threads")
+	f.Uint64Var(&seed, "seed", 1, "Seed of the data and training")
+	f.IntVar(&classes, "classes", demo.Defaults.Classes, "logreg: number of classes")
+	f.IntVar(&features, "features", demo.Defaults.Features, "logreg: features per example")
 	return cmd
 }

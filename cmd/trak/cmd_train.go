@@ -13,7 +13,6 @@ import (
 
 	"github.com/trak-dev/trak/internal/atomicfile"
 	"github.com/trak-dev/trak/internal/backend/cpu"
-	"github.com/trak-dev/trak/internal/checkpoint"
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
@@ -136,7 +135,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		epochLoss, epochSteps = 0, 0
 		if (epoch+1)%opts.SaveEvery == 0 || epoch+1 == opts.Opt.Epochs {
 			path := filepath.Join(opts.Out, fmt.Sprintf("epoch_%d.safetensors", epoch+1))
-			if err := saveCheckpoint(m, path); err != nil {
+			if err := train.Save(m, path); err != nil {
 				return err
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "saved %s\n", path)
@@ -160,14 +159,4 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		return saveErr
 	}
 	return flush(lastEpoch)
-}
-
-// saveCheckpoint writes the model's weights as open_clip-named safetensors.
-func saveCheckpoint(m *clip.Model, path string) error {
-	var ts []checkpoint.NamedTensor
-	for _, p := range m.Params() {
-		w, _ := m.Weight(p.Name)
-		ts = append(ts, checkpoint.NamedTensor{Name: p.Name, Shape: p.Shape, Data: w})
-	}
-	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt"})
 }

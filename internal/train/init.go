@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/trak-dev/trak/internal/checkpoint"
 	"github.com/trak-dev/trak/internal/clip"
 )
 
@@ -58,4 +59,15 @@ func InitWeights(cfg clip.Config, seed uint64) func(clip.Param, []float32) error
 		}
 		return nil
 	}
+}
+
+// Save writes the model's weights as a safetensors file with open_clip's
+// tensor names and shapes.
+func Save(m *clip.Model, path string) error {
+	var ts []checkpoint.NamedTensor
+	for _, p := range m.Params() {
+		w, _ := m.Weight(p.Name)
+		ts = append(ts, checkpoint.NamedTensor{Name: p.Name, Shape: p.Shape, Data: w})
+	}
+	return checkpoint.WriteSafetensors(path, ts, map[string]string{"format": "pt"})
 }
