@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/demo"
@@ -13,6 +15,7 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 		train, targets, checkpoints, k, workers int
 		epochs, classes, features               int
 		seed                                    uint64
+		writeData                               string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo [flags]",
@@ -41,6 +44,14 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 		`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if writeData != "" {
+				path, err := demo.WriteShapes(writeData, train, seed)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(io.ErrOut, "%d image–caption pairs → %s\n", train, path)
+				return nil
+			}
 			if train < 10 || targets < 1 || checkpoints < 1 || k < 1 || epochs < 1 {
 				return usageErrorf("demo sizes must be positive, with at least 10 train examples")
 			}
@@ -88,6 +99,7 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 	f.IntVar(&k, "k", demo.CLIPDefaults.K, "Projection dimension")
 	f.IntVar(&workers, "workers", 2, "CPU threads")
 	f.Uint64Var(&seed, "seed", 1, "Seed of the data and training")
+	f.StringVar(&writeData, "write-data", "", "Only write the demo's shape images and CSV (--train of them) to `dir`, to look at or train on")
 	f.IntVar(&classes, "classes", demo.Defaults.Classes, "logreg: number of classes")
 	f.IntVar(&features, "features", demo.Defaults.Features, "logreg: features per example")
 	return cmd

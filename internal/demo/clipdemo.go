@@ -42,6 +42,12 @@ type CLIPOptions struct {
 // CLIPDefaults are sized for a few minutes on a 2-core CPU.
 var CLIPDefaults = CLIPOptions{Dir: "trak-demo", Train: 480, Targets: 24, Checkpoints: 3, Epochs: 8, K: 256, Seed: 1, NoisyCaption: 0.05}
 
+// WriteShapes writes n of the demo's train pairs (PNG images and a CSV)
+// into dir and returns the CSV's path.
+func WriteShapes(dir string, n int, seed uint64) (string, error) {
+	return shapes.WriteDataset(dir, shapes.Options{N: n, Size: 64, Seed: seed, NoisyShare: CLIPDefaults.NoisyCaption}, "")
+}
+
 // CLIPConfig is the demo's model: a small ViT CLIP with the real vocabulary.
 func CLIPConfig() clip.Config {
 	return clip.Config{
@@ -58,6 +64,7 @@ type CLIPResult struct {
 	ShapeTop, ShapeRandom, ShapeChance float64
 	ColorTop, ColorRandom, ColorChance float64
 	ScoresPath                         string
+	HTML, PNG                          string // the report
 	Elapsed                            time.Duration
 }
 
@@ -71,7 +78,7 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 	if abs, err := filepath.Abs(opt.Dir); err == nil {
 		opt.Dir = abs
 	}
-	trainCSV, err := shapes.WriteDataset(filepath.Join(opt.Dir, "train"), shapes.Options{N: opt.Train, Size: 64, Seed: opt.Seed, NoisyShare: opt.NoisyCaption}, "")
+	trainCSV, err := WriteShapes(filepath.Join(opt.Dir, "train"), opt.Train, opt.Seed)
 	if err != nil {
 		return CLIPResult{}, err
 	}
@@ -176,8 +183,25 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 	}
 	fmt.Fprintf(w, "\ntop-10 proponents showing the target's shape:  %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance)
 	fmt.Fprintf(w, "top-10 proponents showing the target's colour: %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance)
+	rep, err := buildReport(f.Float32s(), data.DS, tds, 6, 5, 3)
+	if err != nil {
+		return CLIPResult{}, err
+	}
+	rep.Title = fmt.Sprintf("TRAK on %d shape pairs, %d CLIP checkpoints, k = %d", opt.Train, opt.Checkpoints, opt.K)
+	rep.Summary = []string{
+		fmt.Sprintf("top-10 proponents showing the target's shape: %.1f%% (random train pairs %.1f%%, chance %.1f%%)", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance),
+		fmt.Sprintf("top-10 proponents showing the target's colour: %.1f%% (random train pairs %.1f%%, chance %.1f%%)", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance),
+		fmt.Sprintf("scores: %s", path),
+	}
+	res.HTML, res.PNG = filepath.Join(opt.Dir, "report.html"), filepath.Join(opt.Dir, "report.png")
+	if err := rep.WriteHTML(res.HTML); err != nil {
+		return CLIPResult{}, err
+	}
+	if err := rep.WritePNG(res.PNG); err != nil {
+		return CLIPResult{}, err
+	}
 	res.Elapsed = time.Since(start)
-	fmt.Fprintf(w, "scores: %s\ntotal time %s\n", path, res.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "scores: %s\nreport: %s and %s\ntotal time %s\n", path, res.HTML, res.PNG, res.Elapsed.Round(time.Millisecond))
 	return res, nil
 }
 

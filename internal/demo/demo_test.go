@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"io"
+	"os"
 	"testing"
 )
 
@@ -28,5 +29,33 @@ func TestDemoFindsFlippedLabels(t *testing.T) {
 	}
 	if res.FlippedOpp < 0.5 || res.FlippedOpp < 5*res.FlippedRandom {
 		t.Errorf("only %.2f of the top opponents are mislabelled (random: %.2f)", res.FlippedOpp, res.FlippedRandom)
+	}
+}
+
+// TestCLIPDemo runs the CLIP demo at a reduced size and checks that the
+// attribution means something: the top proponents of a target show its
+// colour and its shape more often than chance, and the report is written.
+func TestCLIPDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two small CLIP models")
+	}
+	opt := CLIPDefaults
+	opt.Dir = t.TempDir()
+	opt.Train, opt.Targets, opt.Epochs, opt.Checkpoints, opt.Workers = 160, 8, 4, 2, 2
+	res, err := RunCLIP(context.Background(), opt, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("shape: top-10 %.2f, random %.2f, chance %.2f; colour: top-10 %.2f, random %.2f, chance %.2f",
+		res.ShapeTop, res.ShapeRandom, res.ShapeChance, res.ColorTop, res.ColorRandom, res.ColorChance)
+	// 80 proponents per figure: a share's standard error is below 0.06, so
+	// a 0.1 margin over chance on each is well outside noise.
+	if res.ColorTop < res.ColorChance+0.1 || res.ShapeTop < res.ShapeChance+0.1 {
+		t.Errorf("proponents do not favour the target's colour and shape")
+	}
+	for _, f := range []string{res.HTML, res.PNG} {
+		if st, err := os.Stat(f); err != nil || st.Size() < 1000 {
+			t.Errorf("report file %s: %v", f, err)
+		}
 	}
 }
