@@ -94,7 +94,7 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 <style>
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:20px} .summary{margin:0 0 16px 0;padding:0;list-style:none;font-size:14px}
-.row{display:flex;gap:10px;align-items:flex-start;margin:14px 0;padding:10px;background:#fff;border:1px solid #ddd;border-radius:6px}
+.row{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:14px 0;padding:10px;background:#fff;border:1px solid #ddd;border-radius:6px}
 .cell{width:132px;font-size:11px;text-align:center}
 .cell img{width:128px;height:128px;image-rendering:pixelated;border:2px solid #ccc}
 .target img{border-color:#333} .pro img{border-color:#2a8} .opp img{border-color:#d44}
