@@ -208,7 +208,7 @@ func (c Config) Hash() string {
 
 // presetNames lists the configurations trak ships, by open_clip name,
 // plus tiny models for tests and demos.
-var presetNames = []string{"ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-B-16-quickgelu", "ViT-L-14", "ViT-L-14-quickgelu", "tiny"}
+var presetNames = []string{"ViT-B-32", "ViT-B-32-quickgelu", "ViT-B-16", "ViT-B-16-quickgelu", "ViT-L-14", "ViT-L-14-quickgelu", "small", "tiny"}
 
 // Preset returns the named configuration.
 func Preset(name string) (Config, bool) {
@@ -221,6 +221,13 @@ func Preset(name string) (Config, bool) {
 		c = vit(512, 224, 12, 768, 16, 512, 8, 12)
 	case "ViT-L-14":
 		c = vit(768, 224, 24, 1024, 14, 768, 12, 12)
+	case "small": // the demos' model: trains on a CPU in seconds, real vocabulary
+		if quick {
+			return Config{}, false
+		}
+		c = vit(32, 32, 2, 64, 8, 64, 2, 2)
+		c.Vision.HeadWidth = 32
+		c.Text.ContextLength = 16
 	case "tiny":
 		if quick {
 			return Config{}, false

@@ -137,7 +137,9 @@ func Load(src Sources) (Config, error) {
 			return
 		}
 		k, _ := lookupKey(name)
-		if k.Path && s != "" && !filepath.IsAbs(s) && source(name) == "config file "+src.File {
+		// A model_config without a '/' or ".json" is a preset name, not a path.
+		preset := name == "model_config" && !strings.ContainsRune(s, '/') && !strings.HasSuffix(s, ".json")
+		if k.Path && !preset && s != "" && !filepath.IsAbs(s) && source(name) == "config file "+src.File {
 			s = filepath.Join(filepath.Dir(src.File), s)
 		}
 		*dst = s

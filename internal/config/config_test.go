@@ -176,3 +176,20 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestModelConfigPresetOrPath(t *testing.T) {
+	for _, c := range []struct{ value, want string }{
+		{"ViT-B-32", "ViT-B-32"},
+		{"model.json", "DIR/model.json"},
+		{"clip/model.json", "DIR/clip/model.json"},
+	} {
+		path := writeConfig(t, "model_config: "+c.value+"\n")
+		cfg, err := Load(Sources{File: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Replace(c.want, "DIR", filepath.Dir(path), 1); cfg.ModelConfig != want {
+			t.Errorf("model_config %q → %q, want %q", c.value, cfg.ModelConfig, want)
+		}
+	}
+}

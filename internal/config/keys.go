@@ -17,7 +17,7 @@ var Keys = []Key{
 	{Name: "task", Default: "clip", Doc: "model whose outputs are attributed: clip (open_clip image–caption models) or logreg (multinomial logistic regression on CSV features)"},
 	{Name: "train_data", Default: "", Path: true, Doc: "training set the scores attribute to (clip: CSV/TSV, webdataset tar shards or a folder of image + .txt pairs; logreg: CSV of label,x1,...,xD)"},
 	{Name: "checkpoint", Default: "", Path: true, Doc: "checkpoint to featurize (clip: .safetensors or .pt; logreg: C x (D+1) .npy of weights with the bias last)"},
-	{Name: "model_config", Default: "", Doc: "clip: open_clip JSON config file or preset name (ViT-B-32, ViT-B-32-quickgelu, ...); empty infers the architecture from the checkpoint"},
+	{Name: "model_config", Default: "", Path: true, Doc: "clip: open_clip JSON config file or preset name (ViT-B-32, ViT-B-32-quickgelu, ...); empty infers the architecture from the checkpoint"},
 	{Name: "sim_batch_size", Default: 300, Doc: "clip: negatives per example in the model-output function, drawn from the train embedding table"},
 	{Name: "data.format", Default: "", Doc: "clip: csv, tsv, webdataset or folder; empty detects it from the path"},
 	{Name: "data.image_column", Default: "filepath", Doc: "clip: CSV/TSV column holding image paths (relative to the file)"},

@@ -50,11 +50,8 @@ func WriteShapes(dir string, n int, seed uint64) (string, error) {
 
 // CLIPConfig is the demo's model: a small ViT CLIP with the real vocabulary.
 func CLIPConfig() clip.Config {
-	return clip.Config{
-		EmbedDim: 32,
-		Vision:   clip.VisionConfig{ImageSize: 32, Layers: 2, Width: 64, HeadWidth: 32, PatchSize: 8, MLPRatio: 4},
-		Text:     clip.TextConfig{ContextLength: 16, VocabSize: 49408, Width: 64, Heads: 2, Layers: 2, MLPRatio: 4},
-	}
+	c, _ := clip.Preset("small")
+	return c
 }
 
 // CLIPResult holds the demo's sanity figures: the share of each target's
@@ -115,7 +112,11 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 		}
 		var last float64
 		topt := train.Options{Epochs: opt.Epochs, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 5, Seed: opt.Seed + uint64(m)}
-		if err := train.Train(ctx, model, opt.Train, load, topt, func(s train.Step) { last = s.Loss }); err != nil {
+		step := func(int) {}
+		if opt.LogProgress != nil {
+			step = opt.LogProgress(fmt.Sprintf("train model %d", m))(opt.Epochs * (opt.Train / topt.BatchSize))
+		}
+		if err := train.Train(ctx, model, opt.Train, load, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
 			return CLIPResult{}, err
 		}
 		ckpt := filepath.Join(opt.Dir, fmt.Sprintf("ckpt%d.safetensors", m))

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# TRAK on Debian's Tux Paint stamps (real photos with one-line captions):
+# every 20th stamp is held out as a target, two small CLIP checkpoints are
+# trained on the rest, then featurize, finalize, score and a sanity figure:
+# the share of each target's top-10 proponents from the same stamp category
+# (animals, food, vehicles, ...), against the share expected by chance.
+# Usage: scripts/tuxpaint_demo.sh [work dir]   (needs tuxpaint-stamps-default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stamps=/usr/share/tuxpaint/stamps
+[ -d "$stamps" ] || { echo "install the stamps first: apt-get install tuxpaint-stamps-default" >&2; exit 1; }
+work=$(realpath -m "${1:-tuxpaint-demo}")
+mkdir -p "$work"
+go build -o "$work/trak" ./cmd/trak
+trak="$work/trak"
+start=$(date +%s)
+
+# Train/target split of the stamps that have a caption (.txt beside a .png).
+echo "filepath,title" > "$work/train.csv"
+echo "filepath,title" > "$work/targets.csv"
+i=0
+find "$stamps" -name '*.png' | sort | while read -r png; do
+	txt="${png%.png}.txt"
+	[ -f "$txt" ] || continue
+	caption=$(head -n1 "$txt" | tr -d '\r"' | tr ',' ' ')
+	[ -n "$caption" ] || continue
+	if [ $((i % 20)) -eq 0 ]; then f=targets.csv; else f=train.csv; fi
+	printf '%s,"%s"\n' "$png" "$caption" >> "$work/$f"
+	i=$((i + 1))
+done
+echo "train pairs: $(($(wc -l < "$work/train.csv") - 1)), targets: $(($(wc -l < "$work/targets.csv") - 1))"
+
+for seed in 0 1; do
+	"$trak" train --data "$work/train.csv" --model-config configs/clip/small.json --out "$work/ckpt$seed" \
+		--epochs 10 --batch-size 32 --lr 2e-3 --seed $seed --quiet
+	"$trak" featurize --config configs/tuxpaint.yaml --save-dir "$work/store" --train-data "$work/train.csv" \
+		--checkpoint "$work/ckpt$seed/epoch_10.safetensors" --model-id $seed --quiet
+done
+"$trak" finalize --config configs/tuxpaint.yaml --save-dir "$work/store"
+"$trak" score --config configs/tuxpaint.yaml --save-dir "$work/store" --targets "$work/targets.csv" --quiet
+"$trak" top --config configs/tuxpaint.yaml --save-dir "$work/store" -k 10 > "$work/top.tsv"
+
+# Category = the folder under stamps/ (column 2 is the target image, 6 the train image).
+awk -F'\t' -v root="$stamps/" '
+	function cat(p) { sub(root, "", p); split(p, a, "/"); return a[1] }
+	FNR == NR { if (FNR > 1) { c = cat($1); n[c]++; total++ } next }
+	{ same += (cat($2) == cat($6)); count++; tc[cat($2)]++ }
+	END {
+		for (c in tc) chance += tc[c] * n[c] / total
+		printf "top-10 proponents from the target'\''s stamp category: %.1f%% (chance %.1f%%)\n", 100 * same / count, 100 * chance / count
+	}' <(cut -d, -f1 "$work/train.csv") "$work/top.tsv"
+echo "total time: $(( $(date +%s) - start )) s; results in $work"
