@@ -1096,3 +1096,25 @@ func TestTrain(t *testing.T) {
 	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: a/open_clip_config.json\nprojector:\n  dim: 16\nsim_batch_size: 5\n")
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "store", "--checkpoint", filepath.Join("a", "epoch_3.safetensors"))
 }
+
+// TestDoctorAndDevice: doctor describes the machine; --device cuda on a
+// machine without a GPU says what is missing.
+func TestDoctorAndDevice(t *testing.T) {
+	dir := t.TempDir()
+	out := mustTrak(t, dir, "doctor")
+	for _, want := range []string{"cpu ", "cores", "blas", "cuda in this binary  false", "trak-cuda"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat("/proc/driver/nvidia/version"); err == nil {
+		t.Skip("an NVIDIA driver is loaded here; the no-GPU messages cannot be checked")
+	}
+	_, errOut, code := trak(t, dir, "featurize", "--device", "cuda", "--save-dir", "s", "--checkpoint", "c", "--train-data", "d")
+	if code != 1 || !strings.Contains(errOut, "no NVIDIA driver") || !strings.Contains(errOut, "--device cpu") {
+		t.Errorf("--device cuda without a GPU: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := trak(t, dir, "featurize", "--device", "tpu"); code != 2 || !strings.Contains(errOut, "auto, cpu or cuda") {
+		t.Errorf("--device tpu: exit %d, %s", code, errOut)
+	}
+}

@@ -47,6 +47,18 @@ func Main(args []string, io *IOStreams) int {
 		return exitOK
 	}
 	switch {
+	case errors.As(err, new(handoff)):
+		var h handoff
+		errors.As(err, &h)
+		if herr := runHandoff(h.bin, args, io); herr != nil {
+			var ec exitCodeError
+			if errors.As(herr, &ec) {
+				return ec.code
+			}
+			fmt.Fprintf(io.ErrOut, "error: %v\n", herr)
+			return exitError
+		}
+		return exitOK
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(io.ErrOut, "interrupted: finished work is saved; run the same command again to continue")
 		return exitCancelled
@@ -59,6 +71,14 @@ func Main(args []string, io *IOStreams) int {
 		return exitError
 	}
 }
+
+// computes lists the commands whose work --device places.
+var computes = map[string]bool{"featurize": true, "score": true, "train": true, "demo": true}
+
+// handoff stops a command here so that Main runs it in trak-cuda.
+type handoff struct{ bin string }
+
+func (h handoff) Error() string { return "hand off to " + h.bin }
 
 // isCobraUsageError recognises cobra's own argument and flag errors, which
 // it returns unwrapped.
@@ -107,11 +127,28 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 	root.SetIn(io.In)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().Bool("quiet", false, "Show no progress, only errors and results")
-	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+	root.PersistentFlags().String("device", "auto", "Where to compute: auto (a GPU when trak-cuda and a GPU are present), cpu, or cuda")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if q, _ := cmd.Flags().GetBool("quiet"); q {
 			off := progress.Off
 			io.Progress = &off
 		}
+		if !computes[cmd.Name()] {
+			return nil
+		}
+		device, _ := cmd.Flags().GetString("device")
+		bin, note, err := resolveDevice(device)
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintln(io.ErrOut, note)
+		}
+		if bin != "" {
+			fmt.Fprintf(io.ErrOut, "running on the GPU through %s\n", bin)
+			return handoff{bin: bin}
+		}
+		return nil
 	}
 	root.AddCommand(
 		newCmdFeaturize(io, nil),
@@ -124,6 +161,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdPreprocess(io, nil),
 		newCmdConfig(io),
 		newCmdDemo(io),
+		newCmdDoctor(io),
 		newCmdVersion(io),
 	)
 	return root

@@ -1,0 +1,22 @@
+//go:build !cuda
+
+// Package gpu is trak's CUDA compute backend. This file is the stub of a
+// build without the cuda tag: the default trak binary never links CUDA (a
+// binary that does cannot even start on a machine without a GPU), and
+// `trak --device cuda` hands the command to trak-cuda, the -tags cuda build.
+package gpu
+
+import (
+	"errors"
+
+	"github.com/trak-dev/trak/internal/backend"
+)
+
+// ErrNotBuilt is returned by New in a build without CUDA.
+var ErrNotBuilt = errors.New("this trak was built without CUDA: build trak-cuda (go build -tags cuda -o trak-cuda ./cmd/trak) on a machine with the CUDA toolkit and put it next to trak, or use --device cpu")
+
+// Built reports whether this binary contains the CUDA backend.
+func Built() bool { return false }
+
+// New returns the CUDA backend on device ordinal; here, ErrNotBuilt.
+func New(ordinal int) (backend.Backend, error) { return nil, ErrNotBuilt }
