@@ -58,6 +58,10 @@ func newCmdDoctor(io *IOStreams) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
+			if gpu.Built() {
+				fmt.Fprintln(io.Out, "\n--- CUDA self-test")
+				return gpu.Doctor(io.Out)
+			}
 			if err == nil && bin != "" && nv.Driver != "" && !gpu.Built() {
 				fmt.Fprintln(io.Out, "\n--- trak-cuda doctor")
 				c := exec.Command(bin, "doctor")

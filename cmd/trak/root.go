@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/gpu"
 	"github.com/trak-dev/trak/internal/progress"
 )
 
@@ -134,6 +135,10 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 			io.Progress = &off
 		}
 		if !computes[cmd.Name()] {
+			return nil
+		}
+		if gpu.Built() {
+			fmt.Fprintln(io.ErrOut, "note: the CUDA backend for the model is not implemented yet; computing on the CPU")
 			return nil
 		}
 		device, _ := cmd.Flags().GetString("device")

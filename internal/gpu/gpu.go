@@ -7,16 +7,16 @@
 package gpu
 
 import (
-	"errors"
+	"io"
 
 	"github.com/trak-dev/trak/internal/backend"
 )
-
-// ErrNotBuilt is returned by New in a build without CUDA.
-var ErrNotBuilt = errors.New("this trak was built without CUDA: build trak-cuda (go build -tags cuda -o trak-cuda ./cmd/trak) on a machine with the CUDA toolkit and put it next to trak, or use --device cpu")
 
 // Built reports whether this binary contains the CUDA backend.
 func Built() bool { return false }
 
 // New returns the CUDA backend on device ordinal; here, ErrNotBuilt.
 func New(ordinal int) (backend.Backend, error) { return nil, ErrNotBuilt }
+
+// Doctor reports on the GPU; a build without CUDA has nothing to add.
+func Doctor(io.Writer) error { return nil }
