@@ -10,6 +10,7 @@ package gpu
 typedef int (*create_fn)(void **);
 typedef int (*version_fn)(void *, int *);
 typedef int (*sgemm_fn)(void *, int, int, int, int, int, const float *, const void *, int, const void *, int, const float *, void *, int);
+typedef int (*sgemm_batched_fn)(void *, int, int, int, int, int, const float *, const void *, int, long long, const void *, int, long long, const float *, void *, int, long long, int);
 
 static int trak_create(void *f, void **h) { return ((create_fn)f)(h); }
 static int trak_version(void *f, void *h, int *v) { return ((version_fn)f)(h, v); }
@@ -17,6 +18,11 @@ static int trak_version(void *f, void *h, int *v) { return ((version_fn)f)(h, v)
 static int trak_sgemm(void *f, void *h, int m, int n, int k, float alpha, unsigned long long a, unsigned long long b, float beta, unsigned long long c) {
 	// Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands.
 	return ((sgemm_fn)f)(h, 0, 0, n, m, k, &alpha, (const void *)b, n, (const void *)a, k, &beta, (void *)c, n);
+}
+// Batched row-major C[i] = A[i]·B[i] over batch strided matrices.
+static int trak_sgemm_batched(void *f, void *h, int m, int n, int k, float alpha, unsigned long long a, unsigned long long b, float beta, unsigned long long c, int batch) {
+	return ((sgemm_batched_fn)f)(h, 0, 0, n, m, k, &alpha, (const void *)b, n, (long long)k * n,
+		(const void *)a, k, (long long)m * k, &beta, (void *)c, n, (long long)m * n, batch);
 }
 */
 import "C"
@@ -38,6 +44,7 @@ type cublas struct {
 	version int
 	handle  unsafe.Pointer
 	sgemmFn unsafe.Pointer
+	batched unsafe.Pointer // cublasSgemmStridedBatched, nil if absent
 }
 
 // cublasCandidates lists where libcublas may be: $TRAK_CUBLAS first, then
@@ -86,7 +93,7 @@ func loadCublas() (*cublas, error) {
 			tried = append(tried, path+" (no cublasCreate_v2/cublasSgemm_v2)")
 			continue
 		}
-		b := &cublas{path: path, sgemmFn: sgemm}
+		b := &cublas{path: path, sgemmFn: sgemm, batched: sym("cublasSgemmStridedBatched")}
 		if st := C.trak_create(create, &b.handle); st != 0 {
 			return nil, fmt.Errorf("cublasCreate in %s: status %d", path, int(st))
 		}
@@ -119,6 +126,35 @@ func (b *cublas) sgemm(m, n, k int, a, bm []float32) ([]float32, error) {
 		return nil, fmt.Errorf("cublasSgemm: status %d", int(st))
 	}
 	c := make([]float32, m*n)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&c[0]), dc, int64(4*len(c))); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sgemmBatched computes batch row-major products A[i] (m×k) · B[i] (k×n),
+// the matrices stored one after the other.
+func (b *cublas) sgemmBatched(batch, m, n, k int, a, bm []float32) ([]float32, error) {
+	if b.batched == nil {
+		return nil, fmt.Errorf("%s has no cublasSgemmStridedBatched", b.path)
+	}
+	da, db, dc, err := b.alloc(batch*m*k, batch*k*n, batch*m*n)
+	if err != nil {
+		return nil, err
+	}
+	defer cu.MemFree(da)
+	defer cu.MemFree(db)
+	defer cu.MemFree(dc)
+	if err := cu.MemcpyHtoD(da, unsafe.Pointer(&a[0]), int64(4*len(a))); err != nil {
+		return nil, err
+	}
+	if err := cu.MemcpyHtoD(db, unsafe.Pointer(&bm[0]), int64(4*len(bm))); err != nil {
+		return nil, err
+	}
+	if st := C.trak_sgemm_batched(b.batched, b.handle, C.int(m), C.int(n), C.int(k), 1, C.ulonglong(da), C.ulonglong(db), 0, C.ulonglong(dc), C.int(batch)); st != 0 {
+		return nil, fmt.Errorf("cublasSgemmStridedBatched: status %d", int(st))
+	}
+	c := make([]float32, batch*m*n)
 	if err := cu.MemcpyDtoH(unsafe.Pointer(&c[0]), dc, int64(4*len(c))); err != nil {
 		return nil, err
 	}

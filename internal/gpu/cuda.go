@@ -191,6 +191,38 @@ func sgemmSelfTest(w io.Writer, b *cublas) error {
 	if worst > 1 {
 		return fmt.Errorf("self-test: cuBLAS SGEMM differs from the CPU beyond its bound")
 	}
+	// Batched: the per-example weight gradients' shape, 7 × (33×17)·(17×29).
+	const batch, bm, bn, bk = 7, 33, 29, 17
+	ba, bb2 := make([]float32, batch*bm*bk), make([]float32, batch*bk*bn)
+	for i := range ba {
+		ba[i] = float32(rng.NormFloat64())
+	}
+	for i := range bb2 {
+		bb2[i] = float32(rng.NormFloat64())
+	}
+	bc, err := b.sgemmBatched(batch, bm, bn, bk, ba, bb2)
+	if err != nil {
+		return err
+	}
+	worst = 0
+	for t := range batch {
+		for i := range bm {
+			for j := range bn {
+				var s, bound float64
+				for l := range bk {
+					x := float64(ba[t*bm*bk+i*bk+l]) * float64(bb2[t*bk*bn+l*bn+j])
+					s += x
+					bound += math.Abs(x)
+				}
+				bound *= bk * math.Pow(2, -23)
+				worst = math.Max(worst, math.Abs(float64(bc[t*bm*bn+i*bn+j])-s)/bound)
+			}
+		}
+	}
+	fmt.Fprintf(w, "batched sgemm %d×(%d×%d×%d) largest error / bound %.3g\n", batch, bm, bn, bk, worst)
+	if worst > 1 {
+		return fmt.Errorf("self-test: cuBLAS batched SGEMM differs from the CPU beyond its bound")
+	}
 	gflops, gbs, err := b.benchmark(4096)
 	if err != nil {
 		return err
