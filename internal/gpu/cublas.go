@@ -109,27 +109,7 @@ func loadCublas() (*cublas, error) {
 
 // sgemm computes the row-major product A (m×k) · B (k×n) on the GPU.
 func (b *cublas) sgemm(m, n, k int, a, bm []float32) ([]float32, error) {
-	da, db, dc, err := b.alloc(m*k, k*n, m*n)
-	if err != nil {
-		return nil, err
-	}
-	defer cu.MemFree(da)
-	defer cu.MemFree(db)
-	defer cu.MemFree(dc)
-	if err := cu.MemcpyHtoD(da, unsafe.Pointer(&a[0]), int64(4*len(a))); err != nil {
-		return nil, err
-	}
-	if err := cu.MemcpyHtoD(db, unsafe.Pointer(&bm[0]), int64(4*len(bm))); err != nil {
-		return nil, err
-	}
-	if st := C.trak_sgemm(b.sgemmFn, b.handle, C.int(m), C.int(n), C.int(k), 1, C.ulonglong(da), C.ulonglong(db), 0, C.ulonglong(dc)); st != 0 {
-		return nil, fmt.Errorf("cublasSgemm: status %d", int(st))
-	}
-	c := make([]float32, m*n)
-	if err := cu.MemcpyDtoH(unsafe.Pointer(&c[0]), dc, int64(4*len(c))); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return b.products(1, m, n, k, a, bm)
 }
 
 // sgemmBatched computes batch row-major products A[i] (m×k) · B[i] (k×n),
@@ -138,6 +118,12 @@ func (b *cublas) sgemmBatched(batch, m, n, k int, a, bm []float32) ([]float32, e
 	if b.batched == nil {
 		return nil, fmt.Errorf("%s has no cublasSgemmStridedBatched", b.path)
 	}
+	return b.products(batch, m, n, k, a, bm)
+}
+
+// products uploads the operands, multiplies them with cublasSgemm (one
+// product) or cublasSgemmStridedBatched, and downloads the result.
+func (b *cublas) products(batch, m, n, k int, a, bm []float32) ([]float32, error) {
 	da, db, dc, err := b.alloc(batch*m*k, batch*k*n, batch*m*n)
 	if err != nil {
 		return nil, err
@@ -151,8 +137,14 @@ func (b *cublas) sgemmBatched(batch, m, n, k int, a, bm []float32) ([]float32, e
 	if err := cu.MemcpyHtoD(db, unsafe.Pointer(&bm[0]), int64(4*len(bm))); err != nil {
 		return nil, err
 	}
-	if st := C.trak_sgemm_batched(b.batched, b.handle, C.int(m), C.int(n), C.int(k), 1, C.ulonglong(da), C.ulonglong(db), 0, C.ulonglong(dc), C.int(batch)); st != 0 {
-		return nil, fmt.Errorf("cublasSgemmStridedBatched: status %d", int(st))
+	var st C.int
+	if batch == 1 {
+		st = C.trak_sgemm(b.sgemmFn, b.handle, C.int(m), C.int(n), C.int(k), 1, C.ulonglong(da), C.ulonglong(db), 0, C.ulonglong(dc))
+	} else {
+		st = C.trak_sgemm_batched(b.batched, b.handle, C.int(m), C.int(n), C.int(k), 1, C.ulonglong(da), C.ulonglong(db), 0, C.ulonglong(dc), C.int(batch))
+	}
+	if st != 0 {
+		return nil, fmt.Errorf("cuBLAS SGEMM (batch %d): status %d", batch, int(st))
 	}
 	c := make([]float32, batch*m*n)
 	if err := cu.MemcpyDtoH(unsafe.Pointer(&c[0]), dc, int64(4*len(c))); err != nil {
