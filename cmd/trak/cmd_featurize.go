@@ -103,6 +103,7 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 			return err
 		}
 		setup.Data = dataSpec(c, c.TrainData)
+		job.DataColumns = map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
 		progress := func(desc string) func(int) func(int) { return opts.IO.progressFor(desc, "rows") }
 		if job, err = setup.TrainJob(job, c.OnBadExample == "skip", progress); err != nil {
 			return err

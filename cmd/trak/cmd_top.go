@@ -192,7 +192,7 @@ func topRun(_ context.Context, opts *TopOptions) error {
 // target examples. Descriptions are a convenience: when the data files are
 // gone, the columns stay empty and a note says why.
 func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string, func(int) []string, func(int) []string) {
-	columns, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData)
+	columns, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData, st.Meta.DataColumns)
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no train descriptions: %v\n", err)
 		columns = []string{"desc"}
@@ -201,7 +201,7 @@ func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string,
 	if train == nil {
 		train = none
 	}
-	_, target, err := task.Describer(st.Meta.Task, exp.Targets)
+	_, target, err := task.Describer(st.Meta.Task, exp.Targets, st.Meta.DataColumns)
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no target descriptions: %v\n", err)
 		target = none

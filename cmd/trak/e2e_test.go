@@ -1118,3 +1118,22 @@ func TestDoctorAndDevice(t *testing.T) {
 		t.Errorf("--device tpu: exit %d, %s", code, errOut)
 	}
 }
+
+// TestCLIPCustomColumns reads a CSV with other column names through the
+// data.* keys, and top still describes the examples.
+func TestCLIPCustomColumns(t *testing.T) {
+	dir := clipFixture(t, 12, 1)
+	csv, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
+	os.WriteFile(filepath.Join(dir, "pairs.csv"), bytes.Replace(csv, []byte("filepath,title"), []byte("img,cap"), 1), 0o644)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: pairs.csv\ntargets: pairs.csv\nexp: e\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\ndata:\n  image_column: img\n  caption_column: cap\nprojector:\n  dim: 8\nlambda: 0.1\nsim_batch_size: 4\n")
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "s")
+	mustTrak(t, dir, "finalize", "--config", cfg, "--save-dir", "s")
+	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "s")
+	out, errOut, code := trak(t, dir, "top", "--config", cfg, "--save-dir", "s", "-k", "1", "--target", "0")
+	if code != 0 || strings.Contains(errOut, "note:") {
+		t.Fatalf("top: exit %d, %s", code, errOut)
+	}
+	if f := strings.Split(strings.TrimSpace(out), "\t"); len(f) != 8 || f[1] != "img000.png" || !strings.HasPrefix(f[2], "a ") {
+		t.Errorf("top line %q", out)
+	}
+}

@@ -36,6 +36,7 @@ type TrainJob struct {
 	// that a store is never filled with features of another model or data set.
 	Task, ConfigHash, DataFingerprint string
 	DataPath                          string
+	DataColumns                       map[string]string
 	Projector                         ProjectorSpec
 	FeaturesDType                     string
 	BatchSize, Workers                int
@@ -73,6 +74,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		TrainSize:        job.Examples.Len(),
 		TrainFingerprint: job.DataFingerprint,
 		TrainData:        job.DataPath,
+		DataColumns:      job.DataColumns,
 		Projector:        string(job.Projector.Kind),
 		K:                proj.Dim(),
 		Seed:             job.Projector.Seed,

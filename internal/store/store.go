@@ -38,11 +38,14 @@ type Metadata struct {
 	TrainFingerprint string `json:"train_fingerprint"`
 	// TrainData is where the train set was read from, for people and for
 	// `trak top`; the fingerprint, not the path, decides compatibility.
-	TrainData     string `json:"train_data"`
-	Projector     string `json:"projector"`
-	K             int    `json:"k"`
-	Seed          int64  `json:"seed"`
-	FeaturesDType string `json:"features_dtype"`
+	TrainData string `json:"train_data"`
+	// DataColumns records how data sets are read (format, image_column,
+	// caption_column), so that `trak top` can describe examples.
+	DataColumns   map[string]string `json:"data_columns,omitempty"`
+	Projector     string            `json:"projector"`
+	K             int               `json:"k"`
+	Seed          int64             `json:"seed"`
+	FeaturesDType string            `json:"features_dtype"`
 }
 
 // Store is an open store directory.

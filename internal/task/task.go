@@ -48,10 +48,13 @@ func Load(name, checkpoint, data string) (*Loaded, error) {
 
 // Describer returns, for each example of a data set, short texts that tell
 // people which example it is (for `trak top`), and their column names.
-func Describer(name, data string) (columns []string, describe func(i int) []string, err error) {
+//
+// cols holds how the data set is read (the store's data_columns: format,
+// image_column, caption_column); nil means the defaults.
+func Describer(name, data string, cols map[string]string) (columns []string, describe func(i int) []string, err error) {
 	switch name {
 	case "clip":
-		ds, err := dataset.Open(dataset.Spec{Path: data})
+		ds, err := dataset.Open(dataset.Spec{Path: data, Format: dataset.Format(cols["format"]), ImageColumn: cols["image_column"], CaptionColumn: cols["caption_column"]})
 		if err != nil {
 			return nil, nil, err
 		}
