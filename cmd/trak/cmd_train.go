@@ -16,6 +16,7 @@ import (
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
+	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/train"
 )
 
@@ -101,7 +102,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	setup := clipfeat.Setup{VocabDir: opts.VocabDir, MaxPixels: 89_478_485, Workers: nw}
+	setup := clipfeat.Setup{VocabDir: opts.VocabDir, MaxPixels: imageprep.DefaultMaxPixels, Workers: nw}
 	data, err := setup.OpenData(dataset.Spec{Path: opts.Data}, cfg)
 	if err != nil {
 		return err
@@ -121,11 +122,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		for i, j := range idx {
 			rows[i] = good[j]
 		}
-		batch, bad := data.Load(ctx, rows)
-		for r, e := range bad {
-			return clip.Batch{}, fmt.Errorf("row %d: %w", r, e)
-		}
-		return batch, nil
+		return data.LoadAll(ctx, rows)
 	}
 	var curve strings.Builder
 	curve.WriteString("step,epoch,loss,lr,temperature\n")

@@ -78,6 +78,16 @@ func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error)
 	return batch, bad
 }
 
+// LoadAll is Load for callers that need every row (training): unusable
+// rows are an error that names them, in row order.
+func (d *Data) LoadAll(ctx context.Context, rows []int) (clip.Batch, error) {
+	batch, bad := d.Load(ctx, rows)
+	if len(bad) > 0 {
+		return clip.Batch{}, badError(rows, bad)
+	}
+	return batch, nil
+}
+
 // badError converts per-row failures into featurize's error, rows ascending.
 func badError(rows []int, bad map[int]error) *featurize.BadExamplesError {
 	e := &featurize.BadExamplesError{}

@@ -103,20 +103,13 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 		if err != nil {
 			return CLIPResult{}, err
 		}
-		load := func(ctx context.Context, rows []int) (clip.Batch, error) {
-			b, bad := data.Load(ctx, rows)
-			for r, e := range bad {
-				return clip.Batch{}, fmt.Errorf("row %d: %w", r, e)
-			}
-			return b, nil
-		}
 		var last float64
 		topt := train.Options{Epochs: opt.Epochs, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 5, Seed: opt.Seed + uint64(m)}
 		step := func(int) {}
 		if opt.LogProgress != nil {
 			step = opt.LogProgress(fmt.Sprintf("train model %d", m))(opt.Epochs * (opt.Train / topt.BatchSize))
 		}
-		if err := train.Train(ctx, model, opt.Train, load, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
+		if err := train.Train(ctx, model, opt.Train, data.LoadAll, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
 			return CLIPResult{}, err
 		}
 		ckpt := filepath.Join(opt.Dir, fmt.Sprintf("ckpt%d.safetensors", m))

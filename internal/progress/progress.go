@@ -96,15 +96,6 @@ func (r *Reporter) Finish() {
 	}
 }
 
-// Rate returns units per second since the start.
-func (r *Reporter) Rate() float64 {
-	s := r.now().Sub(r.start).Seconds()
-	if s <= 0 {
-		return 0
-	}
-	return float64(r.done) / s
-}
-
 func (r *Reporter) line(now time.Time) {
 	pct := 100.0
 	if r.total > 0 {

@@ -132,27 +132,25 @@ func (r *Rows) Skip(rows []int, reasons []string) error {
 	if err := appendReport(r.reportPath(), rows, reasons); err != nil {
 		return err
 	}
-	flags := r.done.Uint8s()
-	lo, hi := rows[0], rows[0]+1
-	for _, i := range rows {
-		flags[i] = rowSkipped
-		lo, hi = min(lo, i), max(hi, i+1)
-	}
-	if err := r.done.Flush(int64(lo), int64(hi-lo)); err != nil {
-		return fmt.Errorf("flush %s: %w", r.done.Path(), err)
-	}
-	return nil
+	return markRows(r.done, rows, rowSkipped)
 }
 
-// SkippedRows returns the skipped rows, ascending.
-func (r *Rows) SkippedRows() []int {
-	var out []int
-	for i, f := range r.done.Uint8s() {
-		if f == rowSkipped {
-			out = append(out, i)
-		}
+// markRows sets the flags of rows to flag and flushes them. Callers flush
+// the rows' data first, so a set flag always means the data is on disk.
+func markRows(done *npy.File, rows []int, flag uint8) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	return out
+	flags := done.Uint8s()
+	lo, hi := rows[0], rows[0]+1
+	for _, i := range rows {
+		flags[i] = flag
+		lo, hi = min(lo, i), max(hi, i+1)
+	}
+	if err := done.Flush(int64(lo), int64(hi-lo)); err != nil {
+		return fmt.Errorf("flush %s: %w", done.Path(), err)
+	}
+	return nil
 }
 
 // reportPath is the skipped-rows report of these arrays: skipped.tsv for
@@ -211,14 +209,7 @@ func (r *Rows) Put(rows []int, feats []float32, q []float32) error {
 			return fmt.Errorf("flush %s: %w", r.q.Path(), err)
 		}
 	}
-	flags := r.done.Uint8s()
-	for _, i := range rows {
-		flags[i] = rowDone
-	}
-	if err := r.done.Flush(int64(lo), int64(hi-lo)); err != nil {
-		return fmt.Errorf("flush %s: %w", r.done.Path(), err)
-	}
-	return nil
+	return markRows(r.done, rows, rowDone)
 }
 
 // Row copies row i of the features into dst as float64.

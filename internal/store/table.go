@@ -52,9 +52,6 @@ func (t *Table) Pending() []int {
 	return out
 }
 
-// Skipped reports whether row i is a skipped bad example.
-func (t *Table) Skipped(i int) bool { return t.done.Uint8s()[i] == rowSkipped }
-
 // Done reports whether row i is finished (embedded or skipped).
 func (t *Table) Done(i int) bool { return t.done.Uint8s()[i] != rowPending }
 
@@ -87,28 +84,12 @@ func (t *Table) Put(rows []int, image, text []float32) error {
 			return fmt.Errorf("flush %s: %w", f.Path(), err)
 		}
 	}
-	return t.mark(rows, rowDone)
+	return markRows(t.done, rows, rowDone)
 }
 
 // Skip marks rows as bad examples: their embeddings stay zero and they are
 // never drawn as negatives.
-func (t *Table) Skip(rows []int) error { return t.mark(rows, rowSkipped) }
-
-func (t *Table) mark(rows []int, flag uint8) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	flags := t.done.Uint8s()
-	lo, hi := rows[0], rows[0]+1
-	for _, i := range rows {
-		flags[i] = flag
-		lo, hi = min(lo, i), max(hi, i+1)
-	}
-	if err := t.done.Flush(int64(lo), int64(hi-lo)); err != nil {
-		return fmt.Errorf("flush %s: %w", t.done.Path(), err)
-	}
-	return nil
-}
+func (t *Table) Skip(rows []int) error { return markRows(t.done, rows, rowSkipped) }
 
 // Data returns the image and text embeddings (N × d, mapped).
 func (t *Table) Data() (image, text []float32) { return t.image.Float32s(), t.text.Float32s() }
