@@ -88,6 +88,43 @@ func cleanEnv() []string {
 	return env
 }
 
+// killUntilDone runs trak with args in dir until it exits with status 0,
+// sending SIGKILL after delay() to each of the first maxKills runs; a run
+// that fails any other way fails the test. afterKill, if set, runs after
+// every killed run. It returns the number of runs killed.
+func killUntilDone(t *testing.T, dir string, args []string, maxKills int, delay func() time.Duration, afterKill func()) int {
+	t.Helper()
+	kills := 0
+	for attempt := 0; ; attempt++ {
+		if attempt > maxKills+10 {
+			t.Fatalf("trak %s never finished", args[0])
+		}
+		cmd := exec.Command(trakBin, args...)
+		cmd.Dir, cmd.Env = dir, cleanEnv()
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if kills < maxKills {
+			time.Sleep(delay())
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		err := cmd.Wait()
+		if err == nil {
+			return kills
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("trak %s failed: %v\n%s", args[0], err, errOut.String())
+		}
+		kills++
+		if afterKill != nil {
+			afterKill()
+		}
+	}
+}
+
 // fixture is a logreg problem written to disk: train and target CSVs and
 // several checkpoints.
 type fixture struct {
@@ -400,43 +437,19 @@ func TestKillAndResume(t *testing.T) {
 	}
 	f := newFixture(t, 6000, 4, 10, 3, 1)
 	cfg := f.writeConfig(t, "projector:\n  dim: 64\nlambda: 0.1\nbatch_size: 4\nworkers: 1\n")
+	args := []string{"featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir"}
+	mustTrak(t, f.dir, append(args, "ref")...)
+	rng := rand.New(rand.NewPCG(3, 4))
 	partial := 0 // kills that left some, but not all, rows finished
-	run := func(store string, kill bool) (kills int) {
-		args := []string{"featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", store}
-		rng := rand.New(rand.NewPCG(3, 4))
-		for attempt := 0; ; attempt++ {
-			if attempt > 200 {
-				t.Fatal("featurize never finished")
-			}
-			cmd := exec.Command(trakBin, args...)
-			cmd.Dir, cmd.Env = f.dir, cleanEnv()
-			var errOut bytes.Buffer
-			cmd.Stderr = &errOut
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if kill && kills < 5 {
-				time.Sleep(time.Duration(30+rng.IntN(300)) * time.Millisecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-			}
-			err := cmd.Wait()
-			if err == nil {
-				return kills
-			}
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("featurize failed: %v\n%s", err, errOut.String())
-			}
-			kills++
-			if _, flags, err := npy.ReadFile(filepath.Join(f.dir, store, "0", "is_featurized.npy")); err == nil {
+	kills := killUntilDone(t, f.dir, append(args, "killed"), 5,
+		func() time.Duration { return time.Duration(30+rng.IntN(300)) * time.Millisecond },
+		func() {
+			if _, flags, err := npy.ReadFile(filepath.Join(f.dir, "killed", "0", "is_featurized.npy")); err == nil {
 				if n := bytes.Count(flags, []byte{1}); n > 0 && n < len(flags) {
 					partial++
 				}
 			}
-		}
-	}
-	run("ref", false)
-	kills := run("killed", true)
+		})
 	t.Logf("featurize was killed %d times before it finished, %d times with part of the rows done", kills, partial)
 	if partial == 0 {
 		t.Fatal("no kill interrupted featurize midway; make the fixture larger")
@@ -935,32 +948,18 @@ func TestCLIPKillAndResume(t *testing.T) {
 	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 64\nsim_batch_size: 7\nbatch_size: 2\nworkers: 1\n")
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(8, 8))
-	kills, partial := 0, 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 50 {
-			t.Fatal("featurize never finished")
-		}
-		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--save-dir", "killed")
-		cmd.Dir, cmd.Env = dir, cleanEnv()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if kills < 5 {
-			time.Sleep(time.Duration(50+rng.IntN(500)) * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGKILL)
-		}
-		if err := cmd.Wait(); err == nil {
-			break
-		}
-		kills++
-		for _, flags := range []string{"is_embedded.npy", "is_featurized.npy"} {
-			if _, f, err := npy.ReadFile(filepath.Join(dir, "killed", "0", flags)); err == nil {
-				if n := bytes.Count(f, []byte{0}); n > 0 && n < len(f) {
-					partial++
+	partial := 0
+	kills := killUntilDone(t, dir, []string{"featurize", "--config", cfg, "--save-dir", "killed"}, 5,
+		func() time.Duration { return time.Duration(50+rng.IntN(500)) * time.Millisecond },
+		func() {
+			for _, flags := range []string{"is_embedded.npy", "is_featurized.npy"} {
+				if _, f, err := npy.ReadFile(filepath.Join(dir, "killed", "0", flags)); err == nil {
+					if n := bytes.Count(f, []byte{0}); n > 0 && n < len(f) {
+						partial++
+					}
 				}
 			}
-		}
-	}
+		})
 	t.Logf("killed %d times, %d of them midway through a pass", kills, partial)
 	if partial == 0 {
 		t.Fatal("no kill landed midway through a pass; make the fixture larger")
@@ -991,25 +990,8 @@ func TestCLIPKillDuringScore(t *testing.T) {
 	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(11, 11))
 	for _, command := range []string{"finalize", "score"} {
-		kills := 0
-		for attempt := 0; ; attempt++ {
-			if attempt > 50 {
-				t.Fatalf("%s never finished", command)
-			}
-			cmd := exec.Command(trakBin, command, "--config", cfg, "--save-dir", "killed")
-			cmd.Dir, cmd.Env = dir, cleanEnv()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if kills < 3 {
-				time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-			}
-			if err := cmd.Wait(); err == nil {
-				break
-			}
-			kills++
-		}
+		kills := killUntilDone(t, dir, []string{command, "--config", cfg, "--save-dir", "killed"}, 3,
+			func() time.Duration { return time.Duration(20+rng.IntN(300)) * time.Millisecond }, nil)
 		t.Logf("%s killed %d times", command, kills)
 	}
 	a, _ := os.ReadFile(filepath.Join(dir, "ref", "scores", "val.npy"))
@@ -1040,28 +1022,13 @@ func TestKillFinalize(t *testing.T) {
 	meta, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "meta.json"))
 	os.WriteFile(filepath.Join(f.dir, "store", "0", "meta.json"), bytes.Replace(meta, []byte(`"finalized": true`), []byte(`"finalized": false`), 1), 0o644)
 	rng := rand.New(rand.NewPCG(12, 12))
-	kills := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 20 {
-			t.Fatal("finalize never finished")
-		}
-		cmd := exec.Command(trakBin, "finalize", "--config", cfg)
-		cmd.Dir, cmd.Env = f.dir, cleanEnv()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if kills < 3 {
-			time.Sleep(time.Duration(float64(took) * (0.2 + 0.6*rng.Float64())))
-			cmd.Process.Signal(syscall.SIGKILL)
-		}
-		if err := cmd.Wait(); err == nil {
-			break
-		}
-		kills++
-		if _, err := os.Stat(filepath.Join(f.dir, "store", "0", "features.npy")); err == nil {
-			t.Fatal("a killed finalize left a features.npy")
-		}
-	}
+	kills := killUntilDone(t, f.dir, []string{"finalize", "--config", cfg}, 3,
+		func() time.Duration { return time.Duration(float64(took) * (0.2 + 0.6*rng.Float64())) },
+		func() {
+			if _, err := os.Stat(filepath.Join(f.dir, "store", "0", "features.npy")); err == nil {
+				t.Fatal("a killed finalize left a features.npy")
+			}
+		})
 	t.Logf("finalize (%.1f s uninterrupted) killed %d times", took.Seconds(), kills)
 	got, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "features.npy"))
 	if !bytes.Equal(ref, got) {
