@@ -98,14 +98,13 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 			return err
 		}
 		setup.Seed = st.Meta.Seed // negatives use the seed the train features used
-		spec := dataSpec(c, c.Targets)
-		ds, err := dataset.Open(spec)
+		ds, err := dataset.Open(dataSpec(c, c.Targets))
 		if err != nil {
 			return err
 		}
 		job.Fingerprint, job.NumTargets = ds.Fingerprint(), ds.Len()
 		job.Load = func(id int, checkpoint string) (featurize.Examples, error) {
-			return setup.TargetExamples(st, id, checkpoint, spec)
+			return setup.TargetExamples(st, id, checkpoint, ds)
 		}
 	default:
 		probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)

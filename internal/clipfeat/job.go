@@ -36,13 +36,20 @@ func (s Setup) OpenModel(path string) (*clip.Model, error) {
 	return clip.Load(cpu.New(s.Workers), f, s.ModelConfig)
 }
 
-// OpenData opens a data set for model m.
+// OpenData opens a data set for a model of configuration cfg.
 func (s Setup) OpenData(spec dataset.Spec, cfg clip.Config) (*Data, error) {
 	ds, err := dataset.Open(spec)
 	if err != nil {
 		return nil, err
 	}
+	return s.NewData(ds, cfg)
+}
+
+// NewData pairs an open data set with the tokenizer and image settings of
+// a model of configuration cfg.
+func (s Setup) NewData(ds *dataset.Dataset, cfg clip.Config) (*Data, error) {
 	var tok *tokenizer.Tokenizer
+	var err error
 	if s.VocabDir != "" {
 		tok, err = tokenizer.FromDir(s.VocabDir)
 	} else {
@@ -118,12 +125,14 @@ func (s Setup) examples(m *clip.Model, data *Data, t *store.Table, modelID int, 
 
 // TargetExamples returns the targets of an experiment as Examples for
 // checkpoint modelID, with negatives from that checkpoint's train table.
-func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath string, targets dataset.Spec) (featurize.Examples, error) {
+// The targets data set is opened once by the caller and shared by every
+// checkpoint.
+func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath string, targets *dataset.Dataset) (featurize.Examples, error) {
 	m, err := s.OpenModel(checkpointPath)
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.OpenData(targets, m.Config)
+	data, err := s.NewData(targets, m.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -148,7 +148,7 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 	path, err := score.ScoreExperiment(ctx, score.ExperimentJob{
 		Store: st, Exp: "targets", Targets: targetCSV, Fingerprint: tds.Fingerprint(), NumTargets: tds.Len(), ModelIDs: ids,
 		Load: func(id int, ckpt string) (featurize.Examples, error) {
-			return setup.TargetExamples(st, id, ckpt, targetSpec)
+			return setup.TargetExamples(st, id, ckpt, tds)
 		},
 		Projector: spec, BatchSize: 16, Workers: nw, Progress: opt.Progress,
 	})
