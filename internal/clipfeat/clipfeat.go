@@ -121,7 +121,6 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 	if progress != nil {
 		add = progress(len(order))
 	}
-	done := map[int]bool{}
 	for len(order) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -130,7 +129,7 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 		for len(order) > 0 && len(rows) < batchSize {
 			r := order[0]
 			order = order[1:]
-			if !done[r] && !t.Done(r) {
+			if !t.Done(r) { // another shard process may have done it meanwhile
 				rows = append(rows, r)
 			}
 		}
@@ -167,9 +166,6 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 			if err := t.Put(good, emb.Image, emb.Text); err != nil {
 				return err
 			}
-		}
-		for _, r := range rows {
-			done[r] = true
 		}
 		add(len(rows))
 	}
