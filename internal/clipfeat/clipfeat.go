@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipout"
@@ -33,46 +32,37 @@ type Data struct {
 // of the rows that could be used and, for the others, why not.
 func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error) {
 	s, ctxLen := d.Cfg.Vision.ImageSize, d.Cfg.Text.ContextLength
-	per := 3 * s * s
-	images := make([]float32, len(rows)*per)
-	tokens := make([][]int32, len(rows))
-	errs := make([]error, len(rows))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(d.Workers, 1))
-	for k, row := range rows {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := ctx.Err(); err != nil {
-				errs[k] = err
-				return
-			}
-			data, caption, err := d.DS.Read(row)
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			ref, _ := d.DS.Describe(row)
-			img, err := imageprep.Decode(bytes.NewReader(data), ref, d.MaxPixels)
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			imageprep.Preprocess(img, s, images[k*per:(k+1)*per])
-			tokens[k] = d.Tok.Tokenize(caption, ctxLen)
-		}()
+	type input struct {
+		image  []float32
+		tokens []int32
 	}
-	wg.Wait()
+	prepare := func(row int, data []byte, caption string) (input, error) {
+		ref, _ := d.DS.Describe(row)
+		img, err := imageprep.Decode(bytes.NewReader(data), ref, d.MaxPixels)
+		if err != nil {
+			return input{}, err
+		}
+		in := input{image: make([]float32, 3*s*s), tokens: d.Tok.Tokenize(caption, ctxLen)}
+		imageprep.Preprocess(img, s, in.image)
+		return in, nil
+	}
 	bad := map[int]error{}
 	batch := clip.Batch{}
-	for k, row := range rows {
-		if errs[k] != nil {
-			bad[row] = errs[k]
+	delivered := 0
+	for item, err := range dataset.Stream(ctx, d.DS, rows, d.Workers, 0, prepare) {
+		if err != nil { // cancelled: the rows not delivered cannot be used
+			for _, row := range rows[delivered:] {
+				bad[row] = err
+			}
+			break
+		}
+		delivered++
+		if item.Err != nil {
+			bad[item.Row] = item.Err
 			continue
 		}
-		batch.Images = append(batch.Images, images[k*per:(k+1)*per]...)
-		batch.Tokens = append(batch.Tokens, tokens[k]...)
+		batch.Images = append(batch.Images, item.Value.image...)
+		batch.Tokens = append(batch.Tokens, item.Value.tokens...)
 		batch.N++
 	}
 	return batch, bad
