@@ -65,15 +65,8 @@ func newCmdTokenize(io *IOStreams, runF func(context.Context, *TokenizeOptions) 
 	return cmd
 }
 
-func newTokenizer(dir string) (*tokenizer.Tokenizer, error) {
-	if dir != "" {
-		return tokenizer.FromDir(dir)
-	}
-	return tokenizer.New()
-}
-
 func tokenizeRun(opts *TokenizeOptions) error {
-	tok, err := newTokenizer(opts.VocabDir)
+	tok, err := tokenizer.Open(opts.VocabDir)
 	if err != nil {
 		return err
 	}

@@ -48,13 +48,7 @@ func (s Setup) OpenData(spec dataset.Spec, cfg clip.Config) (*Data, error) {
 // NewData pairs an open data set with the tokenizer and image settings of
 // a model of configuration cfg.
 func (s Setup) NewData(ds *dataset.Dataset, cfg clip.Config) (*Data, error) {
-	var tok *tokenizer.Tokenizer
-	var err error
-	if s.VocabDir != "" {
-		tok, err = tokenizer.FromDir(s.VocabDir)
-	} else {
-		tok, err = tokenizer.New()
-	}
+	tok, err := tokenizer.Open(s.VocabDir)
 	if err != nil {
 		return nil, err
 	}

@@ -324,3 +324,12 @@ func (t *Tokenizer) End() int32 { return t.end }
 
 // VocabSize returns the number of ids; every id Encode returns is below it.
 func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
+
+// Open returns the tokenizer of the Hugging Face files in dir, or the
+// built-in CLIP vocabulary when dir is "".
+func Open(dir string) (*Tokenizer, error) {
+	if dir != "" {
+		return FromDir(dir)
+	}
+	return New()
+}
