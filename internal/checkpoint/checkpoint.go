@@ -118,6 +118,9 @@ type Tensor struct {
 	// store, when not nil, is the PyTorch storage record data lies in; its
 	// checksum is verified on first use.
 	store *storage
+	// parts, when not nil, are the tensors whose elements, one after the
+	// other, are this tensor's (see Concat); data is then unused.
+	parts []*Tensor
 }
 
 // Len returns the number of elements: the product of Shape, 1 for a scalar.
@@ -149,9 +152,28 @@ func (t *Tensor) Float32s(dst []float32) error {
 	if t.file.closed {
 		return fmt.Errorf("read tensor %s from %s: %w", t.Name, t.file.Path, os.ErrClosed)
 	}
+	if err := t.read(dst); err != nil {
+		return fmt.Errorf("read tensor %s from %s: %w", t.Name, t.file.Path, err)
+	}
+	return nil
+}
+
+// read converts the elements into dst (of length t.count) with the file
+// already locked for reading.
+func (t *Tensor) read(dst []float32) error {
+	if t.parts != nil {
+		off := 0
+		for _, p := range t.parts {
+			if err := p.read(dst[off : off+p.count]); err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+			off += p.count
+		}
+		return nil
+	}
 	if t.store != nil {
 		if err := t.store.verify(); err != nil {
-			return fmt.Errorf("read tensor %s from %s: %w", t.Name, t.file.Path, err)
+			return err
 		}
 	}
 	if t.strides == nil {
