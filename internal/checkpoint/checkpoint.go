@@ -35,6 +35,7 @@ import (
 const (
 	FormatSafetensors = "safetensors"
 	FormatPyTorch     = "pytorch"
+	FormatTorchScript = "torchscript"
 )
 
 // DType is the element type of a stored tensor. Float32s converts every
