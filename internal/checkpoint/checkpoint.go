@@ -224,8 +224,7 @@ func openData(path string, data []byte, unmap func([]byte) error) (*File, error)
 	var tensors []*Tensor
 	switch detect(data) {
 	case kindZip:
-		f.Format = FormatPyTorch
-		tensors, f.Metadata, err = readPyTorch(data)
+		tensors, f.Metadata, f.Format, err = readPyTorch(data)
 	case kindSafetensors:
 		f.Format = FormatSafetensors
 		tensors, f.Metadata, err = readSafetensors(data)

@@ -152,14 +152,16 @@ func (e *forbiddenClassError) Error() string {
 		"containers are read (nothing in the file is executed)"
 }
 
-// readPyTorch reads the state dict of the zip checkpoint in data.
-func readPyTorch(data []byte) ([]*Tensor, map[string]string, error) {
+// readPyTorch reads the zip checkpoint in data: the state dict of a
+// torch.save file, or the module tree of a TorchScript archive. It returns
+// the tensors, the metadata and the format found.
+func readPyTorch(data []byte) ([]*Tensor, map[string]string, string, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return nil, nil, fmt.Errorf("reading zip archive: %w", err)
+		return nil, nil, "", fmt.Errorf("reading zip archive: %w", err)
 	}
 	if len(zr.File) == 0 {
-		return nil, nil, errors.New("empty zip archive: not a torch.save checkpoint")
+		return nil, nil, "", errors.New("empty zip archive: not a torch.save checkpoint")
 	}
 	// torch.save puts every record under one folder named after the file.
 	prefix := ""
@@ -170,48 +172,53 @@ func readPyTorch(data []byte) ([]*Tensor, map[string]string, error) {
 	for _, f := range zr.File {
 		if rest, ok := strings.CutPrefix(f.Name, prefix); ok {
 			if _, dup := records[rest]; dup {
-				return nil, nil, fmt.Errorf("zip record %s appears twice", f.Name)
+				return nil, nil, "", fmt.Errorf("zip record %s appears twice", f.Name)
 			}
 			records[rest] = f
 		}
 	}
-	if _, ok := records["constants.pkl"]; ok {
-		return nil, nil, errors.New("TorchScript archive (torch.jit.save): save the model's state_dict() with torch.save instead")
-	}
+	script := isTorchScriptArchive(records)
 	pkl, ok := records["data.pkl"]
 	if !ok {
-		return nil, nil, fmt.Errorf("zip archive has no %sdata.pkl record: not a torch.save checkpoint", prefix)
+		return nil, nil, "", fmt.Errorf("zip archive has no %sdata.pkl record: not a torch.save checkpoint", prefix)
 	}
 	if bo, ok := records["byteorder"]; ok {
 		b, err := readRecord(bo, 16)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		if string(b) != "little" {
-			return nil, nil, fmt.Errorf("checkpoint byte order is %q; only little-endian checkpoints are supported", short(string(b)))
+			return nil, nil, "", fmt.Errorf("checkpoint byte order is %q; only little-endian checkpoints are supported", short(string(b)))
 		}
 	}
 	p, err := readRecord(pkl, maxPickleSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	root, err := unpickle(p)
+	root, err := unpickle(p, script)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", pkl.Name, err)
+		return nil, nil, "", fmt.Errorf("%s: %w", pkl.Name, err)
 	}
-	entries, meta, err := stateDict(root)
-	if err != nil {
-		return nil, nil, err
+	format := FormatPyTorch
+	var entries []entry
+	var meta map[string]string
+	if obj, ok := root.(*scriptObject); ok && script {
+		format = FormatTorchScript
+		if entries, meta, err = moduleTree(obj); err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", pkl.Name, err)
+		}
+	} else if entries, meta, err = stateDict(root); err != nil {
+		return nil, nil, "", err
 	}
 	tensors := make([]*Tensor, 0, len(entries))
 	for _, e := range entries {
 		t, err := e.value.tensor(e.key, data, prefix, records)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tensor %q: %w", e.key, err)
+			return nil, nil, "", fmt.Errorf("tensor %q: %w", e.key, err)
 		}
 		tensors = append(tensors, t)
 	}
-	return tensors, meta, nil
+	return tensors, meta, format, nil
 }
 
 // readRecord reads a small record whole, refusing one over limit bytes.
@@ -235,14 +242,18 @@ func readRecord(f *zip.File, limit int) ([]byte, error) {
 }
 
 // unpickle runs the pickle p with the allow-listed classes, turning
-// persistent ids into storages whose data is not read.
-func unpickle(p []byte) (result any, err error) {
+// persistent ids into storages whose data is not read. script allows what
+// a TorchScript archive's data.pkl names besides (see findScriptClass).
+func unpickle(p []byte, script bool) (result any, err error) {
 	if err := scanPickle(p); err != nil {
 		return nil, err
 	}
 	storages := map[string]*storage{}
 	u := pickle.NewUnpickler(bytes.NewReader(p))
 	u.FindClass = findClass
+	if script {
+		u.FindClass = findScriptClass
+	}
 	u.PersistentLoad = func(id any) (any, error) { return persistentLoad(storages, id) }
 	// scanPickle rules out inputs that would make the unpickler allocate
 	// without bound. Malformed stacks (an odd number of SETITEMS operands, an
@@ -490,7 +501,7 @@ func scalarText(v any) (string, bool) {
 
 // pyType names the Python type an unpickled value stands for.
 func pyType(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
 		return "None"
 	case int, *big.Int:
@@ -517,6 +528,10 @@ func pyType(v any) string {
 		return "a storage"
 	case *storageClass:
 		return "a storage class"
+	case *scriptObject:
+		return "a " + x.class + " object"
+	case *scriptClass:
+		return "the class " + x.name
 	}
 	return fmt.Sprintf("a %T", v)
 }

@@ -67,8 +67,6 @@ func TestPyTorchErrors(t *testing.T) {
 			[]string{"differ in length"}},
 		{"storage size mismatch", ptFile(t, tensorPickle("HalfStorage", "0", 2, 0, []int32{2}, []int32{1}), map[string][]byte{"0": two}),
 			[]string{`tensor "w"`, "holds 8 bytes, but 2 float16 elements need 4"}},
-		{"TorchScript", buildZip(t, record{name: "m/data.pkl", data: okPickle}, record{name: "m/constants.pkl", data: []byte{0x80, 2, ')', '.'}}),
-			[]string{"TorchScript"}},
 		{"big-endian", buildZip(t, record{name: "m/data.pkl", data: okPickle}, record{name: "m/byteorder", data: []byte("big")}),
 			[]string{`byte order is "big"`}},
 		{"unknown opcode", ptFile(t, []byte{0x80, 2, 0xff, '.'}, nil), []string{"unknown pickle opcode 0xff"}},
