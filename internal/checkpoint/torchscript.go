@@ -25,7 +25,7 @@ import (
 // pickle which shares one object under many attributes cannot make the walk
 // take exponential time, nor a deep nesting exhaust the stack.
 const (
-	maxScriptAttributes = 1 << 20
+	maxScriptAttributes = 1 << 18
 	maxScriptDepth      = 256
 )
 
