@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -197,75 +198,191 @@ func decodeRaw(f format, data []byte) (image.Image, error) {
 }
 
 // finish turns a Go decoder's image into what the reference presents (see
-// Decode).
+// Decode): the reference's pixels, in a Go type that tells the reference's
+// mode (modeOf), turned by the EXIF orientation.
 func finish(f format, m image.Image, data []byte) (image.Image, error) {
 	switch f {
 	case fmtPNG:
-		return oriented(m, pngOrientation(data)), nil
+		return orientImage(pngMode(m, data), pngOrientation(data)), nil
 	case fmtJPEG:
 		if ycc, ok := m.(*image.YCbCr); ok {
 			m = jpegToRGB(ycc)
 		}
-		return oriented(m, jpegOrientation(data)), nil
+		return orientImage(m, jpegOrientation(data)), nil
 	case fmtGIF:
 		if p, ok := m.(*image.Paletted); ok {
 			return gifCanvas(p, data)
 		}
 		return m, nil
+	case fmtBMP:
+		return bmpMode(m, data), nil
 	case fmtTIFF:
-		return oriented(m, tiffOrientation(data)), nil
+		return orientImage(tiffMode(m, data), tiffOrientation(data)), nil
 	case fmtWebP:
 		switch y := m.(type) {
 		case *image.YCbCr:
 			m = webpToRGB(y)
 		case *image.NYCbCrA:
-			m = webpToRGB(&y.YCbCr)
+			m = withAlpha(webpToRGB(&y.YCbCr), y.A, y.AStride)
 		}
-		return oriented(m, webpOrientation(data)), nil
+		return orientImage(m, webpOrientation(data)), nil
 	}
 	return m, nil
 }
 
-// oriented applies EXIF orientation o, converting to *RGB when it turns.
-func oriented(m image.Image, o int) image.Image {
-	if o < 2 || o > 8 {
+// pngMode gives a PNG the type of the reference's mode where Go's decoder
+// chose another: a 1-bit gray PNG is mode 1, and a tRNS chunk (which Go
+// turns into alpha) leaves gray images L or I and colour images RGB.
+func pngMode(m image.Image, data []byte) image.Image {
+	if len(data) < 26 {
 		return m
 	}
-	return orient(ToRGB(m), o)
+	depth, colorType := data[24], data[25]
+	switch colorType {
+	case 0: // gray
+		switch m.(type) {
+		case *image.Gray, *image.NRGBA:
+			g, ok := m.(*image.Gray)
+			if !ok {
+				g = grayOf(m)
+			}
+			if depth == 1 {
+				return bilevelFromGray(g)
+			}
+			return g
+		case *image.NRGBA64:
+			return gray16Of(m)
+		}
+	case 2: // colour; with a tRNS colour Go returns NRGBA or NRGBA64
+		switch m.(type) {
+		case *image.NRGBA, *image.NRGBA64:
+			return ToRGB(m)
+		}
+	}
+	return m
 }
 
-// gifCanvas places the first frame m on the GIF's logical screen and
-// converts it to RGB with the colour table's stored colours. Go's decoder
-// sets the transparent entry of the palette to transparent black; the
-// reference keeps the entry's RGB, so the table is read again here. Screen
-// pixels outside the frame take the transparent index, or index 0 when there
-// is none, as the reference fills them.
-func gifCanvas(m *image.Paletted, data []byte) (*RGB, error) {
+// tiffMode: a 1-bit gray TIFF is mode 1 and a 16-bit one mode I;16.
+func tiffMode(m image.Image, data []byte) image.Image {
+	const bitsPerSample = 258
+	switch g := m.(type) {
+	case *image.Gray:
+		// BitsPerSample defaults to 1 when absent.
+		if bits, ok := tiffTag(data, bitsPerSample); !ok || bits == 1 {
+			return bilevelFromGray(g)
+		}
+	case *image.Gray16:
+		return &TIFFGray16{g}
+	}
+	return m
+}
+
+// bmpMode: the reference opens a palette BMP whose palette is black and
+// white as mode 1 and one whose palette is the gray ramp 0, 1, 2, … as mode
+// L; a 32-bit BMP has alpha (mode RGBA) only with BI_BITFIELDS masks (Go's
+// decoder also keeps alpha for uncompressed 32-bit data behind a V4 or V5
+// header, which the reference reads as RGB).
+func bmpMode(m image.Image, data []byte) image.Image {
+	switch p := m.(type) {
+	case *image.Paletted:
+		switch grayPalette(p.Palette) {
+		case "1":
+			return bilevelFromGray(paletteIndexGray(p, 255))
+		case "L":
+			return paletteIndexGray(p, 1)
+		}
+	case *image.NRGBA:
+		const biBitfields = 3
+		if len(data) < 34 || binary.LittleEndian.Uint32(data[30:]) != biBitfields {
+			return ToRGB(p)
+		}
+	}
+	return m
+}
+
+// grayPalette says whether the reference drops a BMP palette: "1" for two
+// entries black then white, "L" for entries i = (i, i, i) throughout, ""
+// otherwise.
+func grayPalette(pal color.Palette) string {
+	rgb := func(i int) [3]uint8 { return paletteRGB(pal[i]) }
+	if len(pal) == 2 {
+		if rgb(0) == [3]uint8{} && rgb(1) == [3]uint8{255, 255, 255} {
+			return "1"
+		}
+		return ""
+	}
+	for i := range pal {
+		if rgb(i) != [3]uint8{uint8(i), uint8(i), uint8(i)} {
+			return ""
+		}
+	}
+	return "L"
+}
+
+// paletteIndexGray returns the palette indices of p times scale as gray.
+func paletteIndexGray(p *image.Paletted, scale int) *image.Gray {
+	b := p.Bounds()
+	out := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := 0; y < b.Dy(); y++ {
+		s := p.Pix[p.PixOffset(b.Min.X, b.Min.Y+y):][:b.Dx()]
+		d := out.Pix[out.Stride*y:][:b.Dx()]
+		for x, v := range s {
+			d[x] = uint8(int(v) * scale)
+		}
+	}
+	return out
+}
+
+// withAlpha attaches an alpha plane (stride astride) to an RGB image, as
+// straight RGBA.
+func withAlpha(m *RGB, a []uint8, astride int) *image.NRGBA {
+	out := image.NewNRGBA(image.Rect(0, 0, m.W, m.H))
+	for y := 0; y < m.H; y++ {
+		for x := 0; x < m.W; x++ {
+			d := out.Pix[out.Stride*y+4*x:][:4]
+			s := m.Pix[3*(y*m.W+x):][:3]
+			d[0], d[1], d[2], d[3] = s[0], s[1], s[2], a[y*astride+x]
+		}
+	}
+	return out
+}
+
+// gifCanvas places the first frame m on the GIF's logical screen, in the
+// reference's mode: P with the colour table's stored colours (Go's decoder
+// sets the transparent entry to transparent black; the reference keeps the
+// entry's RGB, so the table is read again here), or L when the table is the
+// gray ramp 0, 1, 2, … (the reference then drops it and keeps the indices as
+// gray). Screen pixels outside the frame take the transparent index, or
+// index 0 when there is none, as the reference fills them.
+func gifCanvas(m *image.Paletted, data []byte) (image.Image, error) {
 	info, err := gifFirstFrame(data)
 	if err != nil {
 		return nil, err
-	}
-	var lut [256][3]uint8
-	for i := 0; i < 256 && 3*i+2 < len(info.table); i++ {
-		lut[i] = [3]uint8{info.table[3*i], info.table[3*i+1], info.table[3*i+2]}
 	}
 	fill := 0
 	if info.transparent >= 0 {
 		fill = info.transparent
 	}
-	out := NewRGB(info.width, info.height)
-	fc := lut[fill]
-	for i := 0; i < len(out.Pix); i += 3 {
-		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = fc[0], fc[1], fc[2]
+	pal := make(color.Palette, 256)
+	ramp := true
+	for i := range pal {
+		var c [3]uint8
+		if 3*i+2 < len(info.table) {
+			c = [3]uint8{info.table[3*i], info.table[3*i+1], info.table[3*i+2]}
+			ramp = ramp && c == [3]uint8{uint8(i), uint8(i), uint8(i)}
+		}
+		pal[i] = color.NRGBA{c[0], c[1], c[2], 255}
+	}
+	out := image.NewPaletted(image.Rect(0, 0, info.width, info.height), pal)
+	for i := range out.Pix {
+		out.Pix[i] = uint8(fill)
 	}
 	r := m.Rect.Intersect(out.Bounds())
 	for y := r.Min.Y; y < r.Max.Y; y++ {
-		src := m.Pix[m.PixOffset(r.Min.X, y):][:r.Dx()]
-		d := out.Pix[3*(y*out.W+r.Min.X):]
-		for x, v := range src {
-			c := &lut[v]
-			d[3*x], d[3*x+1], d[3*x+2] = c[0], c[1], c[2]
-		}
+		copy(out.Pix[out.PixOffset(r.Min.X, y):][:r.Dx()], m.Pix[m.PixOffset(r.Min.X, y):])
+	}
+	if ramp {
+		return &image.Gray{Pix: out.Pix, Stride: out.Stride, Rect: out.Rect}, nil
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package imageprep
 import (
 	"bytes"
 	"encoding/binary"
+	"image"
 )
 
 // EXIF orientation. The reference applies ImageOps.exif_transpose, which
@@ -18,9 +19,20 @@ const orientationTag = 0x0112
 // tiffOrientation returns the Orientation value (1..8) of the TIFF structure
 // in b, or 1 when there is none or b is malformed.
 func tiffOrientation(b []byte) int {
+	v, ok := tiffTag(b, orientationTag)
+	if !ok || v < 1 || v > 8 {
+		return 1
+	}
+	return int(v)
+}
+
+// tiffTag returns the value of tag in the first IFD of the TIFF structure in
+// b when it holds a single SHORT or LONG; ok is false when the tag is
+// absent, holds something else, or b is malformed.
+func tiffTag(b []byte, tag uint16) (v uint32, ok bool) {
 	b = bytes.TrimPrefix(b, []byte("Exif\x00\x00"))
 	if len(b) < 8 {
-		return 1
+		return 0, false
 	}
 	var bo binary.ByteOrder
 	switch {
@@ -29,43 +41,37 @@ func tiffOrientation(b []byte) int {
 	case b[0] == 'M' && b[1] == 'M':
 		bo = binary.BigEndian
 	default:
-		return 1
+		return 0, false
 	}
 	if bo.Uint16(b[2:]) != 42 {
-		return 1
+		return 0, false
 	}
 	off := int64(bo.Uint32(b[4:]))
 	if off < 8 || off+2 > int64(len(b)) {
-		return 1
+		return 0, false
 	}
 	n := int64(bo.Uint16(b[off:]))
 	for i := int64(0); i < n; i++ {
 		e := off + 2 + 12*i
 		if e+12 > int64(len(b)) {
-			return 1
+			return 0, false
 		}
-		if bo.Uint16(b[e:]) != orientationTag {
+		if bo.Uint16(b[e:]) != tag {
 			continue
 		}
 		typ, count := bo.Uint16(b[e+2:]), bo.Uint32(b[e+4:])
 		if count != 1 {
-			return 1
+			return 0, false
 		}
-		var v uint32
 		switch typ {
 		case 3: // SHORT
-			v = uint32(bo.Uint16(b[e+8:]))
+			return uint32(bo.Uint16(b[e+8:])), true
 		case 4: // LONG
-			v = bo.Uint32(b[e+8:])
-		default:
-			return 1
+			return bo.Uint32(b[e+8:]), true
 		}
-		if v >= 1 && v <= 8 {
-			return int(v)
-		}
-		return 1
+		return 0, false
 	}
-	return 1
+	return 0, false
 }
 
 // jpegOrientation finds the first APP1 segment whose payload starts with
@@ -153,12 +159,67 @@ func orient(m *RGB, o int) *RGB {
 	if o < 2 || o > 8 {
 		return m
 	}
-	w, h := m.W, m.H
+	pix, w, h := orientPix(m.Pix, 3*m.W, m.W, m.H, 3, o)
+	return &RGB{Pix: pix, W: w, H: h}
+}
+
+// orientImage is orient for the image types Decode returns, keeping the
+// type (the reference turns an image in its own mode, so a palette image
+// stays a palette image); other types are converted to *RGB first.
+func orientImage(m image.Image, o int) image.Image {
+	if o < 2 || o > 8 {
+		return m
+	}
+	b := m.Bounds()
+	// turn permutes the pixels of a Pix/Stride image of bpp bytes a pixel.
+	turn := func(pix []uint8, stride, bpp int) ([]uint8, image.Rectangle) {
+		p, w, h := orientPix(pix, stride, b.Dx(), b.Dy(), bpp, o)
+		return p, image.Rect(0, 0, w, h)
+	}
+	switch m := m.(type) {
+	case *RGB:
+		return orient(m, o)
+	case *image.Gray:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 1)
+		return &image.Gray{Pix: p, Stride: r.Dx(), Rect: r}
+	case *Bilevel:
+		return &Bilevel{orientImage(m.Gray, o).(*image.Gray)}
+	case *image.Gray16:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 2)
+		return &image.Gray16{Pix: p, Stride: 2 * r.Dx(), Rect: r}
+	case *TIFFGray16:
+		return &TIFFGray16{orientImage(m.Gray16, o).(*image.Gray16)}
+	case *image.NRGBA:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 4)
+		return &image.NRGBA{Pix: p, Stride: 4 * r.Dx(), Rect: r}
+	case *image.RGBA:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 4)
+		return &image.RGBA{Pix: p, Stride: 4 * r.Dx(), Rect: r}
+	case *image.NRGBA64:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 8)
+		return &image.NRGBA64{Pix: p, Stride: 8 * r.Dx(), Rect: r}
+	case *image.RGBA64:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 8)
+		return &image.RGBA64{Pix: p, Stride: 8 * r.Dx(), Rect: r}
+	case *image.CMYK:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 4)
+		return &image.CMYK{Pix: p, Stride: 4 * r.Dx(), Rect: r}
+	case *image.Paletted:
+		p, r := turn(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 1)
+		return &image.Paletted{Pix: p, Stride: r.Dx(), Rect: r, Palette: m.Palette}
+	}
+	return orient(ToRGB(m), o)
+}
+
+// orientPix turns the w × h pixels of bpp bytes at pix (rows stride bytes
+// apart) by EXIF orientation o (2..8), returning the tightly packed result
+// and its size.
+func orientPix(pix []uint8, stride, w, h, bpp, o int) ([]uint8, int, int) {
 	ow, oh := w, h
 	if o >= 5 {
 		ow, oh = h, w
 	}
-	out := NewRGB(ow, oh)
+	out := make([]uint8, ow*oh*bpp)
 	for y := 0; y < oh; y++ {
 		for x := 0; x < ow; x++ {
 			// (sx, sy): the source pixel shown at (x, y).
@@ -179,10 +240,8 @@ func orient(m *RGB, o int) *RGB {
 			case 8:
 				sx, sy = w-1-y, x
 			}
-			s := m.Pix[3*(sy*w+sx):]
-			d := out.Pix[3*(y*ow+x):]
-			d[0], d[1], d[2] = s[0], s[1], s[2]
+			copy(out[bpp*(y*ow+x):][:bpp], pix[sy*stride+sx*bpp:][:bpp])
 		}
 	}
-	return out
+	return out, ow, oh
 }

@@ -34,12 +34,17 @@ type fixture struct {
 	RGB    string `json:"rgb"`
 	S224   string `json:"s224"`
 	S32    string `json:"s32"`
+	// Mode is the reference's mode of the opened image; Results are its
+	// outputs under the manifest's transforms (transform_test.go).
+	Mode    string   `json:"mode"`
+	Results []result `json:"results"`
 }
 
 type manifest struct {
-	Versions map[string]string `json:"versions"`
-	Sizes    []int             `json:"sizes"`
-	Fixtures []fixture         `json:"fixtures"`
+	Versions   map[string]string        `json:"versions"`
+	Sizes      []int                    `json:"sizes"`
+	Transforms map[string]transformSpec `json:"transforms"`
+	Fixtures   []fixture                `json:"fixtures"`
 }
 
 func loadManifest(t testing.TB) manifest {

@@ -127,7 +127,7 @@ func ResizeCrop(img *RGB, size int) *RGB {
 		panic("imageprep: empty image")
 	}
 	w, h := ResizedSize(img.W, img.H, size)
-	return resizeWindow(img, w, h, cropOffset(w, size), cropOffset(h, size), size, size)
+	return resizeWindow(img, w, h, cropOffset(w, size), cropOffset(h, size), size, size, bicubicFilter)
 }
 
 // Normalize writes the CHW float32 tensor of an S × S image to dst (length

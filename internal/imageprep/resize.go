@@ -51,34 +51,60 @@ func cubic(x float64) float64 {
 	return 0
 }
 
-// axisWeights holds the fixed-point taps of one axis for a run of output
-// pixels: the run's i-th pixel reads input pixels start[i] .. start[i]+n[i]-1
-// with weights w[i*ksize:][:n[i]].
-type axisWeights struct {
+// filter is a resampling kernel of the reference's convolution resize: the
+// kernel and the half-width of its support (before stretching).
+type filter struct {
+	name    string
+	kernel  func(float64) float64
+	support float64
+}
+
+var (
+	bicubicFilter  = filter{"bicubic", cubic, cubicSupport}
+	bilinearFilter = filter{"bilinear", triangle, 1}
+)
+
+// triangle is the bilinear (tent) kernel 1 − |x| on (−1, 1).
+func triangle(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return 1 - x
+	}
+	return 0
+}
+
+// axisCoeffs holds the float64 taps of one axis for a run of output pixels:
+// the run's i-th pixel reads input pixels start[i] .. start[i]+n[i]-1 with
+// weights k[i*ksize:][:n[i]], normalised to sum to one. The 8-bit passes
+// round them to fixed point (axisWeights); the 32-bit passes (mode I) use
+// them as they are.
+type axisCoeffs struct {
 	start, n []int
-	w        []int32
+	k        []float64
 	ksize    int
 }
 
-// newAxisWeights computes the taps of output pixels first .. first+count-1
-// for resizing an axis of length in to out. (Only the pixels a crop keeps are
-// needed, which bounds the memory however elongated the image.)
-func newAxisWeights(in, out, first, count int) *axisWeights {
+// newAxisCoeffs computes the taps of output pixels first .. first+count-1
+// for resizing an axis of length in to out with filter f. (Only the pixels a
+// crop keeps are needed, which bounds the memory however elongated the
+// image.)
+func newAxisCoeffs(in, out, first, count int, f filter) *axisCoeffs {
 	scale := float64(in) / float64(out)
 	filterScale := scale
 	if filterScale < 1 {
 		filterScale = 1
 	}
-	support := cubicSupport * filterScale
+	support := f.support * filterScale
 	ksize := int(math.Ceil(support))*2 + 1
-	aw := &axisWeights{
+	ac := &axisCoeffs{
 		start: make([]int, count),
 		n:     make([]int, count),
-		w:     make([]int32, count*ksize),
+		k:     make([]float64, count*ksize),
 		ksize: ksize,
 	}
 	ss := 1.0 / filterScale
-	k := make([]float64, ksize)
 	for i := 0; i < count; i++ {
 		center := float64((float64(first+i) + 0.5) * scale)
 		// Go's int conversion truncates toward zero, as the reference does.
@@ -91,28 +117,50 @@ func newAxisWeights(in, out, first, count int) *axisWeights {
 			hi = in
 		}
 		n := hi - lo
+		row := ac.k[i*ksize : i*ksize+n]
 		var sum float64
-		for j := 0; j < n; j++ {
-			w := cubic(float64((float64(j+lo) - center + 0.5) * ss))
-			k[j] = w
+		for j := range row {
+			w := f.kernel(float64((float64(j+lo) - center + 0.5) * ss))
+			row[j] = w
 			sum += w
 		}
-		row := aw.w[i*ksize : i*ksize+ksize]
-		for j := 0; j < n; j++ {
-			w := k[j]
-			if sum != 0 {
-				w /= sum
-			}
-			f := float64(w * (1 << precisionBits))
-			if w < 0 {
-				row[j] = int32(-0.5 + f)
-			} else {
-				row[j] = int32(0.5 + f)
+		if sum != 0 {
+			for j := range row {
+				row[j] /= sum
 			}
 		}
-		aw.start[i], aw.n[i] = lo, n
+		ac.start[i], ac.n[i] = lo, n
+	}
+	return ac
+}
+
+// axisWeights holds the fixed-point taps of one axis for a run of output
+// pixels, laid out as in axisCoeffs.
+type axisWeights struct {
+	start, n []int
+	w        []int32
+	ksize    int
+}
+
+// newAxisWeights is newAxisCoeffs with the weights rounded to fixed point
+// with precisionBits fractional bits, half away from zero.
+func newAxisWeights(in, out, first, count int, f filter) *axisWeights {
+	ac := newAxisCoeffs(in, out, first, count, f)
+	aw := &axisWeights{start: ac.start, n: ac.n, w: make([]int32, len(ac.k)), ksize: ac.ksize}
+	for i, w := range ac.k {
+		aw.w[i] = fixedWeight(w)
 	}
 	return aw
+}
+
+// fixedWeight rounds a weight to fixed point with precisionBits fractional
+// bits, half away from zero.
+func fixedWeight(w float64) int32 {
+	f := float64(w * (1 << precisionBits))
+	if w < 0 {
+		return int32(-0.5 + f)
+	}
+	return int32(0.5 + f)
 }
 
 // clip8 turns an accumulator into a pixel value.
@@ -134,27 +182,27 @@ func Resize(src *RGB, w, h int) *RGB {
 	if w <= 0 || h <= 0 {
 		panic("imageprep: Resize to a non-positive size")
 	}
-	return resizeWindow(src, w, h, 0, 0, w, h)
+	return resizeWindow(src, w, h, 0, 0, w, h, bicubicFilter)
 }
 
 // resizeWindow computes the window [x0, x0+cw) × [y0, y0+ch) of src resized
-// to w × h, without computing the pixels outside it. Each output pixel
+// to w × h with filter f, without computing the pixels outside it. Each output pixel
 // depends only on its own taps, so the window equals the same region of the
 // full resize; centre-cropping after a resize uses this to skip the pixels the
 // crop would discard.
-func resizeWindow(src *RGB, w, h, x0, y0, cw, ch int) *RGB {
+func resizeWindow(src *RGB, w, h, x0, y0, cw, ch int, f filter) *RGB {
 	// Rows of the source that the window's vertical taps read.
 	rowLo, rowHi := y0, y0+ch
 	var vw *axisWeights
 	if h != src.H {
-		vw = newAxisWeights(src.H, h, y0, ch)
+		vw = newAxisWeights(src.H, h, y0, ch, f)
 		rowLo = vw.start[0]
 		rowHi = vw.start[ch-1] + vw.n[ch-1]
 	}
 	// Horizontal pass: rows rowLo..rowHi of the source, output columns x0..x0+cw.
 	var cur *RGB
 	if w != src.W {
-		hw := newAxisWeights(src.W, w, x0, cw)
+		hw := newAxisWeights(src.W, w, x0, cw, f)
 		cur = horizontal(src, hw, rowLo, rowHi, cw)
 	} else {
 		cur = subRows(src, rowLo, rowHi, x0, cw)

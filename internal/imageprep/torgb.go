@@ -24,13 +24,18 @@ import (
 //     (JFIF full range, chroma upsampled with the triangle filter), see
 //     jpegToRGB; Decode converts WebP's differently itself.
 //
-// Other image types go through color.NRGBAModel pixel by pixel.
+// Bilevel and TIFFGray16 convert as the gray images they hold. Other image
+// types go through color.NRGBAModel pixel by pixel.
 func ToRGB(img image.Image) *RGB {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	switch m := img.(type) {
 	case *RGB:
 		return m
+	case *Bilevel:
+		return ToRGB(m.Gray)
+	case *TIFFGray16:
+		return ToRGB(m.Gray16)
 	case *image.NRGBA:
 		out := NewRGB(w, h)
 		for y := 0; y < h; y++ {

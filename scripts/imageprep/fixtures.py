@@ -78,6 +78,7 @@ import torch
 import torchvision
 from PIL import Image, ImageOps
 from torchvision import transforms as T
+from torchvision.transforms import functional as TF
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "internal", "imageprep", "testdata")
@@ -229,6 +230,77 @@ def store(arr):
     return name
 
 
+def reference_native(path):
+    """The image as preprocess(Image.open(path)) sees it: in its own mode
+    (EXIF orientation applied as for reference_rgb)."""
+    im = Image.open(path)
+    if im.format != "TIFF":
+        im = ImageOps.exif_transpose(im)
+    im.load()
+    return im
+
+
+# ResizeKeepRatio and CenterCropOrPad, written from open_clip's transform.py
+# (open_clip is not installable here): the "longest" resize mode.
+class ResizeKeepRatio:
+    def __init__(self, size, interpolation, longest=1.0):
+        self.size, self.interpolation, self.longest = (size, size), interpolation, float(longest)
+
+    def __call__(self, img):
+        h, w = img.size[::-1]
+        ratio_h, ratio_w = h / self.size[0], w / self.size[1]
+        ratio = max(ratio_h, ratio_w) * self.longest + min(ratio_h, ratio_w) * (1.0 - self.longest)
+        size = [round(x * 1.0 / ratio) for x in (h, w)]
+        return TF.resize(img, size, self.interpolation)
+
+
+class CenterCropOrPad:
+    def __init__(self, size, fill=0):
+        self.size, self.fill = (size, size), fill
+
+    def __call__(self, img):
+        _, ih, iw = TF.get_dimensions(img)
+        ch, cw = self.size
+        if cw > iw or ch > ih:
+            pad = [(cw - iw) // 2 if cw > iw else 0, (ch - ih) // 2 if ch > ih else 0,
+                   (cw - iw + 1) // 2 if cw > iw else 0, (ch - ih + 1) // 2 if ch > ih else 0]
+            img = TF.pad(img, pad, fill=self.fill)
+            _, ih, iw = TF.get_dimensions(img)
+            if cw == iw and ch == ih:
+                return img
+        return TF.crop(img, int(round((ih - ch) / 2.0)), int(round((iw - cw) / 2.0)), ch, cw)
+
+
+def geometric(t):
+    """The resize/crop steps of open_clip's image_transform(is_train=False)
+    for transform t (a TRANSFORMS entry)."""
+    s = t["size"]
+    interp = T.InterpolationMode.BILINEAR if t["interpolation"] == "bilinear" else T.InterpolationMode.BICUBIC
+    if t["resize_mode"] == "longest":
+        return T.Compose([ResizeKeepRatio(s, interp, longest=1), CenterCropOrPad(s, fill=t["fill"])])
+    if t["resize_mode"] == "squash":
+        return T.Compose([T.Resize((s, s), interpolation=interp)])
+    return T.Compose([T.Resize(s, interpolation=interp), T.CenterCrop(s)])
+
+
+# Transforms checked in both modes: "d224" and "d32" on every fixture, the
+# others (bilinear, longest with and without a fill colour, squash) on the
+# fixtures VARIANT_FORMATS selects.
+TRANSFORMS = {
+    "d224": dict(size=224, interpolation="bicubic", resize_mode="shortest", fill=0),
+    "d32": dict(size=32, interpolation="bicubic", resize_mode="shortest", fill=0),
+    "bl32": dict(size=32, interpolation="bilinear", resize_mode="shortest", fill=0),
+    "lo32": dict(size=32, interpolation="bicubic", resize_mode="longest", fill=0),
+    "lo48f": dict(size=48, interpolation="bilinear", resize_mode="longest", fill=77),
+    "sq32": dict(size=32, interpolation="bicubic", resize_mode="squash", fill=0),
+    "sq40bl": dict(size=40, interpolation="bilinear", resize_mode="squash", fill=0),
+}
+
+
+def wants_variants(m):
+    return m["format"] != "jpeg" or m["file"] in ("cmyk.jpg", "gray.jpg", "photo_chelsea.jpg")
+
+
 def build_expectations():
     for m in manifest:
         path = os.path.join(IN, m["file"])
@@ -246,6 +318,27 @@ def build_expectations():
             m["s%d" % s] = store(np.asarray(crop))
             if m["file"] == "rgba_alpha.png" and s == 32:
                 np.save(os.path.join(WANT, "tensor_rgba_alpha.png_s32.npy"), want)
+        native = reference_native(path)
+        m["mode"] = native.mode
+        m["results"] = []
+        for key, t in TRANSFORMS.items():
+            if key not in ("d224", "d32") and not wants_variants(m):
+                continue
+            for mode, im in (("native", native), ("rgb", rgb)):
+                r = {"transform": key, "mode": mode}
+                try:
+                    out = geometric(t)(im).convert("RGB")
+                    assert out.size == (t["size"], t["size"]), (m["file"], key, out.size)
+                    r["want"] = store(np.asarray(out))
+                except ValueError as e:  # e.g. Pillow cannot resize mode I;16
+                    r["error"] = str(e)
+                m["results"].append(r)
+        # The complete torchvision output of one native-mode transform, for
+        # an end-to-end check of the RGBa round trip and the CHW layout.
+        if m["file"] == "rgba_gradient.png":
+            t = TRANSFORMS["d32"]
+            full = T.Compose([geometric(t), T.Lambda(lambda im: im.convert("RGB")), T.ToTensor(), T.Normalize(MEAN, STD)])
+            np.save(os.path.join(WANT, "tensor_rgba_gradient.png_native_s32.npy"), full(native).numpy())
 
 
 # ---------------------------------------------------------------- fixtures
@@ -418,6 +511,117 @@ def photos():
         save_pil(im, name, "jpeg", desc, **kw)
 
 
+def write_bmp_v4(path, rgba, bitfields):
+    """A 32-bit BMP with a BITMAPV4HEADER (PIL writes only the 40-byte
+    header): compression BI_BITFIELDS with BGRA masks, or BI_RGB. The
+    reference reads the first as RGBA and the second as RGB (alpha ignored);
+    Go's decoder keeps alpha in both."""
+    h, w = rgba.shape[:2]
+    px = rgba[::-1, :, [2, 1, 0, 3]].tobytes()  # bottom-up BGRA
+    info = struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3 if bitfields else 0, len(px), 2835, 2835, 0, 0)
+    info += struct.pack("<IIII", 0xFF0000, 0xFF00, 0xFF, 0xFF000000)  # R, G, B, A masks
+    info += b"BGRs" + b"\x00" * 36 + b"\x00" * 12  # colour space, endpoints, gamma
+    off = 14 + len(info)
+    data = b"BM" + struct.pack("<IHHI", off + len(px), 0, 0, off) + info + px
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def native_fixtures():
+    """Images whose own-mode resize (preprocess(Image.open(path))) differs
+    from resizing after convert("RGB"): real and partial transparency with
+    colour under alpha 0, palettes with partial tRNS, gray+alpha, 16-bit
+    gray with values above 255, palette and gray GIF/BMP, mode 1."""
+    w, h = 90, 70
+    y, x = np.mgrid[0:h, 0:w]
+    c = pattern(w, h, 60)
+    a = np.clip(x * 255 // (w - 1), 0, 255).astype(np.uint8)  # horizontal alpha ramp 0..255
+    a[:10, :] = 0  # a band of alpha 0 over bright colour
+    c[:10, :] = rng.integers(128, 256, (10, w, 3))
+    save_pil(Image.fromarray(np.dstack([c, a]), "RGBA"), "rgba_gradient.png", "png",
+             "RGBA, alpha ramp 0..255 left to right, random colour under alpha 0")
+    a2 = ((x // 9 + y // 7) % 2 * 255).astype(np.uint8)  # checkerboard of alpha 0 / 255
+    c2 = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    save_pil(Image.fromarray(np.dstack([c2, a2]), "RGBA"), "rgba_checker.png", "png",
+             "RGBA, alpha checkerboard 0/255 over random colour (sharp alpha edges)")
+    a3 = np.clip(255 - y * 255 // (h - 1), 0, 255).astype(np.uint8)
+    save_pil(Image.fromarray(np.dstack([pattern(w, h, 61)[..., 0], a3]), "LA"), "la_gradient.png", "png",
+             "gray+alpha, vertical alpha ramp")
+    save_pil(Image.fromarray(np.dstack([c2[:9, :7], a2[:9, :7]]), "RGBA"), "rgba_tiny7x9.png", "png",
+             "7x9 RGBA (upsampled by every S)")
+    pal = Image.fromarray(pattern(66, 50, 62)).quantize(colors=32, method=Image.Quantize.MEDIANCUT)
+    save_pil(pal, "palette_alpha.png", "png", "palette with tRNS: 32 entries of alpha 0..255",
+             transparency=bytes(range(0, 256, 8)))
+    pal16 = Image.fromarray(pattern(33, 47, 63)).quantize(colors=16, method=Image.Quantize.MEDIANCUT)
+    save_pil(pal16, "palette4bit.png", "png", "4-bit palette PNG", bits=4)
+    save_pil(pal, "palette_exif6.png", "png", "palette PNG with eXIf orientation 6", exif=exif_app1(6, False))
+    save_pil(Image.fromarray(np.dstack([c, a]), "RGBA"), "rgba_exif8.png", "png", "RGBA PNG with eXIf orientation 8",
+             exif=exif_app1(8, True))
+    g = pattern(w, h, 64)[..., 1]
+    save_pil(Image.fromarray(g, "L"), "gray_trns.png", "png", "8-bit gray with a tRNS value (mode L, ignored)",
+             transparency=int(g[5, 5]))
+    # 16-bit PNGs written by hand
+    ww, hh = 45, 33
+    g16 = (np.clip(np.mgrid[0:hh, 0:ww][1] * 14, 0, 65535) + rng.integers(0, 40, (hh, ww))).astype(np.uint16)
+    write_png(os.path.join(IN, "gray16_ramp.png"), [g16[r].astype(">u2").tobytes() for r in range(hh)], ww, hh, 16, 0)
+    add("gray16_ramp.png", "png", "16-bit gray ramp 0..650 (mode I: resized in 32 bits, clamped after)")
+    trns = png_chunk(b"tRNS", struct.pack(">H", int(g16[3, 3])))
+    write_png(os.path.join(IN, "gray16_trns.png"), [g16[r].astype(">u2").tobytes() for r in range(hh)], ww, hh, 16, 0,
+              extra=trns)
+    add("gray16_trns.png", "png", "16-bit gray with tRNS (mode I, tRNS ignored)")
+    v = (pattern(ww, hh, 65).astype(np.uint16) * 257)
+    trns = png_chunk(b"tRNS", struct.pack(">HHH", *[int(t) for t in v[2, 2]]))
+    write_png(os.path.join(IN, "rgb16_trns.png"), [v[r].astype(">u2").tobytes() for r in range(hh)], ww, hh, 16, 2,
+              extra=trns)
+    add("rgb16_trns.png", "png", "16-bit RGB with a tRNS colour (mode RGB)")
+    trns8 = png_chunk(b"tRNS", struct.pack(">HHH", *[int(t) for t in pattern(ww, hh, 66)[4, 4]]))
+    rgb8 = pattern(ww, hh, 66)
+    write_png(os.path.join(IN, "rgb8_trns.png"), [rgb8[r].tobytes() for r in range(hh)], ww, hh, 8, 2, extra=trns8)
+    add("rgb8_trns.png", "png", "8-bit RGB with a tRNS colour present in the image (mode RGB)")
+    a16 = (np.clip(np.mgrid[0:hh, 0:ww][1] * 65535 // (ww - 1), 0, 65535)).astype(np.uint16)
+    rgba16 = np.dstack([v, a16])
+    write_png(os.path.join(IN, "rgba16_ramp.png"), [rgba16[r].astype(">u2").tobytes() for r in range(hh)], ww, hh, 16, 6)
+    add("rgba16_ramp.png", "png", "16-bit RGBA, alpha ramp")
+    ga16 = np.dstack([v[..., 0], a16[::-1]])
+    write_png(os.path.join(IN, "gray_alpha16_ramp.png"), [ga16[r].astype(">u2").tobytes() for r in range(hh)], ww, hh, 16, 4)
+    add("gray_alpha16_ramp.png", "png", "16-bit gray+alpha, alpha ramp (PIL: mode RGBA)")
+    # 1-bit gray PNG with tRNS
+    bits = (pattern(ww, hh, 67, busy=False)[..., 0] > 128).astype(np.uint8)
+    write_png(os.path.join(IN, "gray1bit_trns.png"), [pack_bits(bits[r], 1) for r in range(hh)], ww, hh, 1, 0,
+              extra=png_chunk(b"tRNS", struct.pack(">H", 1)))
+    add("gray1bit_trns.png", "png", "1-bit gray with tRNS (mode 1)")
+    # TIFF 16-bit gray of width 32: S=32 needs no resize, so the reference can
+    # handle its mode I;16 there (and nowhere else)
+    save_pil(Image.fromarray((g16[:, :32] * 3).astype(np.uint16)), "gray16_32x33.tif", "tiff",
+             "TIFF 16-bit gray 32x33 (mode I;16: only S=32 shortest works in native mode)")
+    # GIF with a gray ramp colour table: the reference opens it as mode L
+    save_pil(Image.fromarray(pattern(50, 40, 68)[..., 2], "L"), "gray_ramp.gif", "gif", "GIF with a gray ramp table (mode L)")
+    # BMP with 4-bit gray ramp palette (mode L, values 0..15) and 32-bit V4 BMPs
+    save_pil(Image.fromarray((pattern(50, 40, 69)[..., 0] >> 4).astype(np.uint8), "L").convert("P"), "gray4bit_pal.bmp", "bmp",
+             "8-bit BMP whose palette is the gray ramp (mode L)")
+    rgba_b = np.dstack([pattern(50, 40, 70), rng.integers(0, 256, (40, 50), dtype=np.uint8)])
+    write_bmp_v4(os.path.join(IN, "rgba_v4_bitfields.bmp"), rgba_b, True)
+    add("rgba_v4_bitfields.bmp", "bmp", "32-bit BMP, V4 header, BI_BITFIELDS BGRA (mode RGBA)")
+    write_bmp_v4(os.path.join(IN, "rgba_v4_raw.bmp"), rgba_b, False)
+    add("rgba_v4_raw.bmp", "bmp", "32-bit BMP, V4 header, BI_RGB (mode RGB: alpha ignored)")
+    # WebP lossless with an alpha ramp
+    save_pil(Image.fromarray(np.dstack([c, a]), "RGBA"), "rgba_gradient.webp", "webp", "WebP lossless, alpha ramp",
+             lossless=True, exact=True)
+    save_pil(Image.fromarray(np.dstack([c, a]), "RGBA"), "rgba_gradient_lossy.webp", "webp", "WebP lossy, alpha ramp",
+             quality=85)
+    # CMYK JPEG, busier content
+    save_pil(Image.fromarray(pattern(80, 60, 71)).convert("CMYK"), "cmyk_busy.jpg", "jpeg", "CMYK JPEG, busy", quality=95)
+
+
+def normalize_custom_oracle():
+    """ToTensor + Normalize of every value with another mean and std (those
+    of open_clip's "inception" constants), for Transform's Mean/Std."""
+    v = np.arange(256, dtype=np.int64).reshape(16, 16)
+    img = np.stack([v, 255 - v, (7 * v) % 256], -1).astype(np.uint8)
+    t = T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))(T.ToTensor()(Image.fromarray(img))).numpy()
+    np.save(os.path.join(WANT, "normalize_all_values_half.npy"), t)
+
+
 def normalize_oracle():
     v = np.arange(256, dtype=np.int64).reshape(16, 16)
     img = np.stack([v, 255 - v, (7 * v) % 256], -1).astype(np.uint8)
@@ -437,8 +641,10 @@ def main():
             os.remove(os.path.join(d, f))
     synthetic()
     photos()
+    native_fixtures()
     build_expectations()
     normalize_oracle()
+    normalize_custom_oracle()
     versions = {
         "python": sys.version.split()[0],
         "PIL": PIL.__version__,
@@ -447,7 +653,7 @@ def main():
         "numpy": np.__version__,
     }
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
-        json.dump({"versions": versions, "sizes": list(SIZES), "fixtures": manifest}, f, indent=1)
+        json.dump({"versions": versions, "sizes": list(SIZES), "transforms": TRANSFORMS, "fixtures": manifest}, f, indent=1)
         f.write("\n")
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (IN, WANT) for f in os.listdir(d))
     print("%d fixtures, %.0f KiB in testdata; %s" % (len(manifest), total / 1024, versions))
