@@ -1,19 +1,30 @@
 // Package checkpoint reads named tensors from model checkpoint files and
 // writes them as safetensors.
 //
-// Two formats are read, told apart by their content rather than by the file
-// name:
+// Three formats are read, told apart by their content rather than by the
+// file name:
 //
 //   - safetensors: an 8-byte little-endian header length, a JSON header and
 //     the raw little-endian tensor data;
 //   - PyTorch's zip checkpoints (.pt, .bin), as torch.save writes them by
 //     default: a pickle (data.pkl) describing the tensors, whose data lies in
-//     separate records of the archive.
+//     separate records of the archive;
+//   - TorchScript archives, as torch.jit.save writes them (OpenAI's released
+//     CLIP models, ViT-B-32.pt and the others): the same zip layout with
+//     constants.pkl and code/ beside data.pkl, which pickles the module tree
+//     itself. Each tensor-valued attribute is a tensor named by its dotted
+//     attribute path from the root ("visual.conv1.weight",
+//     "transformer.resblocks.0.attn_mask"), as state_dict() names it; plain
+//     int, float, bool and string attributes become metadata under their
+//     paths. Tensors only constants.pkl refers to are the traced code's
+//     constants, not the model's, and are not read.
 //
-// Both are memory-mapped: opening a file reads only its header (or its
+// All are memory-mapped: opening a file reads only its header (or its
 // pickle) and tensor data is read, and converted to float32, when
-// Tensor.Float32s is called. Nothing in a PyTorch pickle is executed; only
-// tensors, their storages and plain containers are recognised.
+// Tensor.Float32s is called. Nothing in a PyTorch pickle is executed: only
+// tensors, their storages and plain containers are recognised, and in a
+// TorchScript archive its "__torch__" classes, each of which becomes an
+// inert holder of the attributes the pickle gives it; its code is not read.
 //
 // A PyTorch file may hold either a state dict or an open_clip training
 // checkpoint, whose "state_dict" entry is the state dict; keys saved from a
@@ -190,11 +201,16 @@ func (t *Tensor) read(dst []float32) error {
 type File struct {
 	// Path is the name the file was opened with.
 	Path string
-	// Format is FormatSafetensors or FormatPyTorch.
+	// Format is FormatSafetensors, FormatPyTorch or FormatTorchScript.
 	Format string
-	// Metadata holds a safetensors file's "__metadata__" entries, or, for an
+	// Metadata holds a safetensors file's "__metadata__" entries; for an
 	// open_clip training checkpoint, its scalar top-level entries ("epoch",
-	// "name") formatted as text. It is nil when there are none.
+	// "name"); for a TorchScript archive, the modules' plain int, float,
+	// bool and string attributes by dotted path ("visual.input_resolution"),
+	// without PyTorch's bookkeeping ("training", names starting with "_").
+	// Values are formatted as text (ints in decimal, floats as Go's
+	// shortest 'g' form, bools as "True" or "False"). It is nil when there
+	// are none.
 	Metadata map[string]string
 
 	mu      sync.RWMutex
@@ -205,9 +221,10 @@ type File struct {
 	names   []string
 }
 
-// Open opens the checkpoint at path, a safetensors file or a PyTorch zip
-// checkpoint, recognised by content. It validates the header or pickle and
-// the position of every tensor's data, but reads no tensor data.
+// Open opens the checkpoint at path, a safetensors file, a PyTorch zip
+// checkpoint or a TorchScript archive, recognised by content. It validates
+// the header or pickle and the position of every tensor's data, but reads
+// no tensor data.
 func Open(path string) (*File, error) {
 	data, unmap, err := mapFile(path)
 	if err != nil {
