@@ -73,6 +73,9 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return Config{}, err
 	}
+	if arch := unsupportedConfig(raw); arch != "" {
+		return Config{}, fmt.Errorf("the config describes %s: %s", arch, Supported)
+	}
 	var c Config
 	dec := func(key string, dst any, allowed ...string) error {
 		v, ok := raw[key]
