@@ -24,9 +24,13 @@ import (
 // CLIP has about 400 tensors nested 6 modules deep), so that a crafted
 // pickle which shares one object under many attributes cannot make the walk
 // take exponential time, nor a deep nesting exhaust the stack.
+// The attribute paths of all tensors and plain values together are bounded
+// too: a long attribute name reused under every module of a deep tree
+// would otherwise make paths of gigabytes.
 const (
 	maxScriptAttributes = 1 << 18
 	maxScriptDepth      = 256
+	maxScriptPathBytes  = 16 << 20
 )
 
 // scriptClass is a TorchScript class, "__torch__.*", named in data.pkl.
@@ -128,6 +132,8 @@ type moduleWalk struct {
 	// walked, to refuse an attribute that refers back to one of them.
 	enclosing map[*scriptObject]bool
 	visited   int
+	// pathBytes is the total length of the paths made so far.
+	pathBytes int
 }
 
 // moduleTree walks the TorchScript module root: every tensor-valued
@@ -167,6 +173,9 @@ func (w *moduleWalk) module(obj *scriptObject, path string, depth int) error {
 		key, ok := it[0].(string)
 		if !ok {
 			return fmt.Errorf("%s: attribute name %s is %s, not a string", where, short(fmt.Sprint(it[0])), pyType(it[0]))
+		}
+		if w.pathBytes += len(path) + 1 + len(key); w.pathBytes > maxScriptPathBytes {
+			return fmt.Errorf("%s: attribute paths take more than %d bytes", where, maxScriptPathBytes)
 		}
 		if err := w.attribute(joinPath(path, key), key, it[1], depth); err != nil {
 			return err
