@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/npy"
@@ -25,6 +26,7 @@ type PreprocessOptions struct {
 	MaxPixels    int64
 	OnBadExample string // fail or skip
 	Workers      int
+	ImageMode    string // auto, native or rgb
 }
 
 func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptions) error) *cobra.Command {
@@ -34,10 +36,16 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 		Short: "Turn images into CLIP input tensors",
 		Long: heredoc(`
 			Decode images (PNG, JPEG with EXIF orientation, GIF, BMP, TIFF, WebP),
-			convert them to RGB (alpha dropped, colour kept), resize the shorter side to
-			--image-size with bicubic interpolation, centre-crop and normalise with
-			CLIP's mean and standard deviation: the tensors the model sees. The result
-			is an N × 3 × S × S float32 .npy file.
+			resize the shorter side to --image-size with bicubic interpolation,
+			centre-crop, convert to RGB (alpha dropped, colour kept) and normalise with
+			CLIP's mean and standard deviation: the tensors the model sees, as open_clip
+			computes them. The result is an N × 3 × S × S float32 .npy file.
+
+			--image-mode native resizes each image in its own mode (palette, gray,
+			RGBA premultiplied, 16-bit, ...) and converts to RGB afterwards, as
+			open_clip's preprocess(Image.open(path)) does; rgb converts to RGB first, as
+			open_clip's webdataset loader does. auto (the default) picks rgb for tar
+			shards and native for image files, CSV/TSV files and folders.
 
 			Images come from the arguments or from a data set (--data: a CSV/TSV file,
 			webdataset tar shards, or a folder of image + .txt pairs), in its row order.
@@ -47,6 +55,7 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 		Example: examples(`
 			$ trak preprocess cat.jpg dog.png --out images.npy
 			$ trak preprocess --data train.csv --image-size 224 --out train_images.npy
+			$ trak preprocess --data 'shards/{00..09}.tar' --image-mode native --out x.npy
 		`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Images = args
@@ -59,6 +68,10 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 				return usageErrorf("--image-size must be positive, got %d", opts.Size)
 			case opts.OnBadExample != "fail" && opts.OnBadExample != "skip":
 				return usageErrorf("--on-bad-example must be fail or skip, got %q", opts.OnBadExample)
+			case opts.ImageMode != clipfeat.ImageModeAuto && opts.ImageMode != clipfeat.ImageModeNative && opts.ImageMode != clipfeat.ImageModeRGB:
+				return usageErrorf("--image-mode must be auto, native or rgb, got %q", opts.ImageMode)
+			case opts.Size > imageprep.MaxTransformSize:
+				return usageErrorf("--image-size must be at most %d, got %d", imageprep.MaxTransformSize, opts.Size)
 			}
 			if opts.Workers < 1 {
 				opts.Workers = runtime.NumCPU()
@@ -75,6 +88,7 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 	cmd.Flags().Int64Var(&opts.MaxPixels, "max-pixels", imageprep.DefaultMaxPixels, "Refuse images with more pixels than this (decompression-bomb guard)")
 	cmd.Flags().StringVar(&opts.OnBadExample, "on-bad-example", "fail", "What an unreadable image does: fail, or skip (zeros, reported)")
 	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "Images decoded in parallel (0 = all cores)")
+	cmd.Flags().StringVar(&opts.ImageMode, "image-mode", "auto", "native (resize in the image's own mode, then RGB), rgb (RGB first), or auto: rgb for tar shards, native otherwise")
 	return cmd
 }
 
@@ -84,12 +98,14 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	var n int
 	var read func(row int) ([]byte, string, error)
 	var ds *dataset.Dataset
+	format := dataset.FormatFolder // image files are read as a folder's are
 	if opts.Data != "" {
 		var err error
 		if ds, err = dataset.Open(dataset.Spec{Path: opts.Data}); err != nil {
 			return err
 		}
 		n = ds.Len()
+		format = ds.Format()
 	} else {
 		n = len(opts.Images)
 		read = func(row int) ([]byte, string, error) {
@@ -100,6 +116,12 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	if n == 0 {
 		return errors.New("no images to preprocess")
 	}
+	mode, err := clipfeat.ResolveImageMode(opts.ImageMode, format)
+	if err != nil {
+		return err
+	}
+	tr := imageprep.DefaultTransform(s)
+	tr.Mode = mode
 	partial := opts.Out + ".partial"
 	os.Remove(partial)
 	f, err := npy.Create(partial, npy.Header{DType: npy.Float32, Shape: []int{n, 3, s, s}})
@@ -114,7 +136,9 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 		if err != nil {
 			return err
 		}
-		imageprep.Preprocess(img, s, out[row*per:(row+1)*per])
+		if err := tr.Apply(img, out[row*per:(row+1)*per]); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		return nil
 	}
 	add := opts.IO.progressFor("preprocess", "images")(n)
@@ -171,6 +195,6 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	if err := os.Rename(partial, opts.Out); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%d images (%d skipped) → %s (%d × 3 × %d × %d float32)\n", n, skipped, opts.Out, n, s, s)
+	fmt.Fprintf(opts.IO.ErrOut, "%d images (%d skipped) → %s (%d × 3 × %d × %d float32; %s)\n", n, skipped, opts.Out, n, s, s, tr)
 	return nil
 }

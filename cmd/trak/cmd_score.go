@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
@@ -58,7 +59,7 @@ func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error)
 			return scoreRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "vocab_dir")
+	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "image_mode", "vocab_dir")
 	return cmd
 }
 
@@ -103,6 +104,9 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 			return err
 		}
 		job.Fingerprint, job.NumTargets = ds.Fingerprint(), ds.Len()
+		if job.ImageMode, err = clipfeat.ResolveImageMode(c.ImageMode, ds.Format()); err != nil {
+			return err
+		}
 		job.Load = func(id int, checkpoint string) (featurize.Examples, error) {
 			return setup.TargetExamples(st, id, checkpoint, ds)
 		}

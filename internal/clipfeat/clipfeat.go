@@ -21,9 +21,12 @@ import (
 
 // Data turns rows of a data set into model inputs.
 type Data struct {
-	DS        *dataset.Dataset
-	Tok       *tokenizer.Tokenizer
-	Cfg       clip.Config
+	DS  *dataset.Dataset
+	Tok *tokenizer.Tokenizer
+	Cfg clip.Config
+	// Transform turns decoded images into the model's input (Setup.NewData
+	// sets it with Setup.ImageTransform); its Size is the model's image size.
+	Transform imageprep.Transform
 	MaxPixels int64
 	Workers   int
 }
@@ -31,7 +34,7 @@ type Data struct {
 // Load reads, decodes and tokenizes rows in parallel. It returns the batch
 // of the rows that could be used and, for the others, why not.
 func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error) {
-	s, ctxLen := d.Cfg.Vision.ImageSize, d.Cfg.Text.ContextLength
+	s, ctxLen := d.Transform.Size, d.Cfg.Text.ContextLength
 	type input struct {
 		image  []float32
 		tokens []int32
@@ -43,7 +46,9 @@ func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error)
 			return input{}, err
 		}
 		in := input{image: make([]float32, 3*s*s), tokens: d.Tok.Tokenize(caption, ctxLen)}
-		imageprep.Preprocess(img, s, in.image)
+		if err := d.Transform.Apply(img, in.image); err != nil {
+			return input{}, fmt.Errorf("%s: %w", ref, err)
+		}
 		return in, nil
 	}
 	bad := map[int]error{}

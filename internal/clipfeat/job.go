@@ -6,11 +6,12 @@ import (
 	"fmt"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
-	"github.com/trak-dev/trak/internal/checkpoint"
 	"github.com/trak-dev/trak/internal/clip"
+	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/clipout"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
+	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tokenizer"
 )
@@ -24,16 +25,89 @@ type Setup struct {
 	Workers     int
 	SimBatch    int
 	Seed        int64 // projector.seed, also the negatives' seed
+	// Transform is the template of the image transform (ImageTransform
+	// completes it per data set). Zero fields take open_clip's defaults:
+	// Size 0 the model's image size, zero Mean and Std CLIP's, empty
+	// Interpolation and ResizeMode bicubic and shortest. Mode is the
+	// image_mode key: native, rgb, or "auto"/"" to choose per data set by
+	// its format. A model folder's preprocess_cfg sets Mean, Std,
+	// Interpolation, ResizeMode and FillColor here.
+	Transform imageprep.Transform
 }
 
-// OpenModel loads a checkpoint on the CPU backend.
-func (s Setup) OpenModel(path string) (*clip.Model, error) {
-	f, err := checkpoint.Open(path)
+// OpenModel loads a checkpoint (a file or a model folder in any layout
+// clipckpt reads) on the CPU backend. It returns s completed by what the
+// checkpoint states: its folder's image preprocessing, and its vocabulary
+// unless vocab_dir is set.
+func (s Setup) OpenModel(path string) (*clip.Model, Setup, error) {
+	c, err := clipckpt.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, s, err
 	}
-	defer f.Close()
-	return clip.Load(cpu.New(s.Workers), f, s.ModelConfig)
+	defer c.Close()
+	cfg, err := c.Resolve(s.ModelConfig)
+	if err != nil {
+		return nil, s, err
+	}
+	s, err = s.withCheckpoint(c, cfg)
+	if err != nil {
+		return nil, s, err
+	}
+	m, err := clip.Load(cpu.New(s.Workers), c.File, &cfg)
+	return m, s, err
+}
+
+// withCheckpoint returns s with the settings checkpoint c states for a
+// model of configuration cfg.
+func (s Setup) withCheckpoint(c *clipckpt.Checkpoint, cfg clip.Config) (Setup, error) {
+	if s.VocabDir == "" {
+		s.VocabDir = c.VocabDir
+	}
+	p := c.Preprocess
+	if p == nil {
+		return s, nil
+	}
+	if p.ImageSize != 0 && p.ImageSize != cfg.Vision.ImageSize {
+		return s, fmt.Errorf("%s gives image size %d, the model's image tower takes %d: fix the file", p.Source, p.ImageSize, cfg.Vision.ImageSize)
+	}
+	if p.Mean != nil {
+		s.Transform.Mean = [3]float64(p.Mean)
+	}
+	if p.Std != nil {
+		s.Transform.Std = [3]float64(p.Std)
+	}
+	if (p.Mean == nil) != (p.Std == nil) {
+		def := imageprep.DefaultTransform(cfg.Vision.ImageSize)
+		if p.Mean == nil {
+			s.Transform.Mean = def.Mean
+		} else {
+			s.Transform.Std = def.Std
+		}
+	}
+	if p.Interpolation != "" {
+		s.Transform.Interpolation = p.Interpolation
+	}
+	if p.ResizeMode != "" {
+		s.Transform.ResizeMode = p.ResizeMode
+	}
+	if p.FillColor != nil {
+		s.Transform.FillColor = *p.FillColor
+	}
+	t := s.Transform
+	t.Size = cfg.Vision.ImageSize
+	if t.Mode == "" || t.Mode == ImageModeAuto {
+		t.Mode = imageprep.ModeNative
+	}
+	if t.Interpolation == "" {
+		t.Interpolation = imageprep.InterpolationBicubic
+	}
+	if t.ResizeMode == "" {
+		t.ResizeMode = imageprep.ResizeShortest
+	}
+	if err := t.Validate(); err != nil {
+		return s, fmt.Errorf("%s: %w", p.Source, err)
+	}
+	return s, nil
 }
 
 // OpenData opens a data set for a model of configuration cfg.
@@ -55,7 +129,11 @@ func (s Setup) NewData(ds *dataset.Dataset, cfg clip.Config) (*Data, error) {
 	if tok.VocabSize() > cfg.Text.VocabSize {
 		return nil, fmt.Errorf("the tokenizer has %d ids, the model's vocabulary %d: set vocab_dir to the model's own vocabulary", tok.VocabSize(), cfg.Text.VocabSize)
 	}
-	return &Data{DS: ds, Tok: tok, Cfg: cfg, MaxPixels: s.MaxPixels, Workers: s.Workers}, nil
+	tr, err := s.ImageTransform(ds.Format(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Data{DS: ds, Tok: tok, Cfg: cfg, Transform: tr, MaxPixels: s.MaxPixels, Workers: s.Workers}, nil
 }
 
 // sized stands in for the Examples until the embedding table exists.
@@ -74,7 +152,7 @@ func (s sized) Gradients(context.Context, []int, featurize.GradSink, []float32) 
 // the embedding table first (resumable, shared by shards), then the
 // projected gradients of f and Q for the shard's rows.
 func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc string) func(int) func(int)) (featurize.TrainJob, error) {
-	m, err := s.OpenModel(base.Checkpoint)
+	m, s, err := s.OpenModel(base.Checkpoint)
 	if err != nil {
 		return base, err
 	}
@@ -85,6 +163,7 @@ func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc s
 	base.Examples = sized{n: data.DS.Len(), p: m.NumParams()}
 	base.ConfigHash = m.Config.Hash()
 	base.DataFingerprint = data.DS.Fingerprint()
+	base.ImageTransform = data.Transform.String()
 	base.Before = func(ctx context.Context, st *store.Store) (featurize.Examples, error) {
 		t, err := st.Table(base.ModelID, m.Config.EmbedDim)
 		if err != nil {
@@ -122,7 +201,7 @@ func (s Setup) examples(m *clip.Model, data *Data, t *store.Table, modelID int, 
 // The targets data set is opened once by the caller and shared by every
 // checkpoint.
 func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath string, targets *dataset.Dataset) (featurize.Examples, error) {
-	m, err := s.OpenModel(checkpointPath)
+	m, s, err := s.OpenModel(checkpointPath)
 	if err != nil {
 		return nil, err
 	}

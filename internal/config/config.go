@@ -50,6 +50,7 @@ type Config struct {
 	ImageColumn   string
 	CaptionColumn string
 	MaxPixels     int
+	ImageMode     string
 	VocabDir      string
 
 	// File is the config file that was read, or "" when none was given.
@@ -174,6 +175,7 @@ func Load(src Sources) (Config, error) {
 	str("data.image_column", &c.ImageColumn)
 	str("data.caption_column", &c.CaptionColumn)
 	integer("max_pixels", &c.MaxPixels)
+	str("image_mode", &c.ImageMode)
 	str("vocab_dir", &c.VocabDir)
 	str("on_bad_example", &c.OnBadExample)
 	integer("batch_size", &c.BatchSize)
@@ -222,6 +224,11 @@ func (c Config) validate(source func(string) string) error {
 	case "float32", "float16":
 	default:
 		bad("features_dtype", "unknown dtype %q: use float32 or float16", c.FeaturesDType)
+	}
+	switch c.ImageMode {
+	case "auto", "native", "rgb":
+	default:
+		bad("image_mode", "%q: use auto, native or rgb", c.ImageMode)
 	}
 	if c.OnBadExample != "fail" && c.OnBadExample != "skip" {
 		bad("on_bad_example", "%q: use fail or skip", c.OnBadExample)
@@ -402,6 +409,7 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "model_config: %s\n", q(c.ModelConfig))
 	fmt.Fprintf(&b, "sim_batch_size: %d\n", c.SimBatchSize)
 	fmt.Fprintf(&b, "data:\n  format: %s\n  image_column: %s\n  caption_column: %s\n", q(c.DataFormat), q(c.ImageColumn), q(c.CaptionColumn))
+	fmt.Fprintf(&b, "image_mode: %s\n", q(c.ImageMode))
 	fmt.Fprintf(&b, "max_pixels: %d\n", c.MaxPixels)
 	fmt.Fprintf(&b, "vocab_dir: %s\n", q(c.VocabDir))
 	return b.String()

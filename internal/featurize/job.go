@@ -37,13 +37,16 @@ type TrainJob struct {
 	Task, ConfigHash, DataFingerprint string
 	DataPath                          string
 	DataColumns                       map[string]string
-	Projector                         ProjectorSpec
-	FeaturesDType                     string
-	BatchSize, Workers                int
-	Shard                             Shard
-	Progress                          func(total int) func(int)
-	OnBad                             OnBadExample
-	ToolVersion                       string
+	// ImageTransform describes how images become model inputs (CLIP;
+	// imageprep.Transform.String), recorded and checked like ConfigHash.
+	ImageTransform     string
+	Projector          ProjectorSpec
+	FeaturesDType      string
+	BatchSize, Workers int
+	Shard              Shard
+	Progress           func(total int) func(int)
+	OnBad              OnBadExample
+	ToolVersion        string
 	// Before, when set, runs after the store is opened and the checkpoint
 	// registered, and returns the Examples to featurize (Examples itself
 	// then only gives the sizes for the store's metadata). CLIP computes its
@@ -75,6 +78,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		TrainFingerprint: job.DataFingerprint,
 		TrainData:        job.DataPath,
 		DataColumns:      job.DataColumns,
+		ImageTransform:   job.ImageTransform,
 		Projector:        string(job.Projector.Kind),
 		K:                proj.Dim(),
 		Seed:             job.Projector.Seed,

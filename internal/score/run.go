@@ -97,6 +97,11 @@ type ExperimentJob struct {
 	BatchSize, Workers int
 	Progress           ProgressFunc
 	OnBad              featurize.OnBadExample
+	// ImageMode is the image mode the targets' images are read in (CLIP:
+	// native or rgb, resolved from image_mode and the targets' format); an
+	// experiment name stays bound to one mode. The rest of the transform is
+	// the train set's (the store's image_transform).
+	ImageMode string
 }
 
 // ScoreExperiment featurizes the targets with every checkpoint (resuming
@@ -112,7 +117,17 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 	if old, ok := exps[job.Exp]; ok && old.TargetsFingerprint != job.Fingerprint {
 		return "", fmt.Errorf("experiment %q was started with other targets (%s, %d targets); the targets file changed or differs: score under a new --exp name", job.Exp, old.Targets, old.NumTargets)
 	}
-	rec := store.Experiment{Targets: job.Targets, TargetsFingerprint: job.Fingerprint, NumTargets: job.NumTargets, ModelIDs: slices.Clone(job.ModelIDs)}
+	if old, ok := exps[job.Exp]; ok {
+		oldMode := old.ImageMode
+		if oldMode == "" && job.ImageMode != "" {
+			oldMode = "rgb" // scored before the mode was recorded, when trak always converted to RGB first
+		}
+		if oldMode != job.ImageMode {
+			return "", fmt.Errorf("experiment %q was started with image_mode %s, this run reads the targets with %s: set image_mode to %s or score under a new --exp name",
+				job.Exp, oldMode, job.ImageMode, oldMode)
+		}
+	}
+	rec := store.Experiment{Targets: job.Targets, TargetsFingerprint: job.Fingerprint, NumTargets: job.NumTargets, ModelIDs: slices.Clone(job.ModelIDs), ImageMode: job.ImageMode}
 	if err := st.SetExperiment(job.Exp, rec); err != nil {
 		return "", err
 	}

@@ -21,6 +21,10 @@ type Experiment struct {
 	ModelIDs []int `json:"model_ids"`
 	// Scored is set once scores/<exp>.npy is complete.
 	Scored bool `json:"scored"`
+	// ImageMode is how the target images were read (CLIP: native or rgb,
+	// from image_mode and the targets' format; the other image settings are
+	// the store's image_transform).
+	ImageMode string `json:"image_mode,omitempty"`
 }
 
 const experimentsFile = "experiments.json"

@@ -41,11 +41,15 @@ type Metadata struct {
 	TrainData string `json:"train_data"`
 	// DataColumns records how data sets are read (format, image_column,
 	// caption_column), so that `trak top` can describe examples.
-	DataColumns   map[string]string `json:"data_columns,omitempty"`
-	Projector     string            `json:"projector"`
-	K             int               `json:"k"`
-	Seed          int64             `json:"seed"`
-	FeaturesDType string            `json:"features_dtype"`
+	DataColumns map[string]string `json:"data_columns,omitempty"`
+	// ImageTransform is how the train images became model inputs (CLIP:
+	// imageprep.Transform.String, e.g. "native shortest bicubic 224
+	// mean=… std=…"); empty for tasks without images.
+	ImageTransform string `json:"image_transform,omitempty"`
+	Projector      string `json:"projector"`
+	K              int    `json:"k"`
+	Seed           int64  `json:"seed"`
+	FeaturesDType  string `json:"features_dtype"`
 }
 
 // Store is an open store directory.
@@ -154,6 +158,9 @@ func (s *Store) Check(want Metadata) error {
 	add("num_params", have.NumParams, want.NumParams, "the checkpoint's architecture")
 	add("train_size", have.TrainSize, want.TrainSize, "train_data")
 	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, "train_data")
+	if !(have.ImageTransform == "" && isLegacyImageTransform(want.ImageTransform)) {
+		add("image_transform", quoted(have.ImageTransform), quoted(want.ImageTransform), "image_mode, and the model's image settings")
+	}
 	add("projector", have.Projector, want.Projector, "projector.type")
 	add("k", have.K, want.K, "projector.dim")
 	add("seed", have.Seed, want.Seed, "projector.seed")
@@ -162,6 +169,23 @@ func (s *Store) Check(want Metadata) error {
 		return &MismatchError{Dir: s.Dir, Fields: diffs}
 	}
 	return nil
+}
+
+// isLegacyImageTransform reports whether t is the transform every CLIP
+// store got before image_transform was recorded (convert to RGB, then
+// open_clip's default transform), so that such a store, which lacks the
+// field, stays usable with image_mode: rgb.
+func isLegacyImageTransform(t string) bool {
+	return strings.HasPrefix(t, "rgb shortest bicubic ") &&
+		strings.HasSuffix(t, " mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711")
+}
+
+// quoted shows a string field in a mismatch, "(none)" when empty.
+func quoted(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return strconv.Quote(s)
 }
 
 // ModelMeta is the content of <model_id>/meta.json.
