@@ -6,12 +6,13 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/trak-dev/trak/internal/checkpoint"
+	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/clip"
 )
 
@@ -79,17 +80,20 @@ func inspectRun(opts *InspectOptions) error {
 	if err != nil {
 		return err
 	}
-	f, err := checkpoint.Open(opts.Checkpoint)
+	ck, err := clipckpt.Open(opts.Checkpoint)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer ck.Close()
+	f := ck.File
 	w := tabwriter.NewWriter(opts.IO.Out, 0, 8, 2, ' ', 0)
 	size := int64(0)
-	if st, err := os.Stat(opts.Checkpoint); err == nil {
+	if st, err := os.Stat(ck.Weights); err == nil {
 		size = st.Size()
 	}
-	fmt.Fprintf(w, "file\t%s (%s, %.1f MB)\n", opts.Checkpoint, f.Format, float64(size)/1e6)
+	fmt.Fprintf(w, "checkpoint\t%s\n", opts.Checkpoint)
+	fmt.Fprintf(w, "layout\t%s\n", ck.Layout)
+	fmt.Fprintf(w, "weights\t%s (%s, %.1f MB)\n", ck.Weights, f.Format, float64(size)/1e6)
 	dtypes := map[string]int{}
 	for _, name := range f.Names() {
 		t, _ := f.Tensor(name)
@@ -100,24 +104,39 @@ func inspectRun(opts *InspectOptions) error {
 		dts = append(dts, fmt.Sprintf("%s × %d", dt, n))
 	}
 	sort.Strings(dts)
-	fmt.Fprintf(w, "tensors\t%d (%s)\n", len(f.Names()), strings.Join(dts, ", "))
-	source := "given"
-	if cfg == nil {
-		source = "inferred from tensor shapes (heads = width/64; activation not visible: use a -quickgelu config for OpenAI weights)"
+	fmt.Fprintf(w, "tensors\t%d parameters (%s)\n", len(f.Names()), strings.Join(dts, ", "))
+	if len(ck.Extras) > 0 {
+		var names []string
+		for _, e := range ck.Extras {
+			names = append(names, e.Name)
+		}
+		fmt.Fprintf(w, "also stored\t%s (not parameters: checked, then ignored)\n", summarizeNames(names))
 	}
-	c, cfgErr := clip.ResolveConfig(f, cfg)
-	if cfgErr != nil && cfg == nil {
+	var source string
+	switch {
+	case cfg != nil:
+		source = "model_config " + opts.ModelCfg
+	case ck.Config != nil:
+		source = ck.ConfigSource
+	default:
+		source = "inferred from tensor shapes (heads = width/64; the activation is not visible: exact GELU assumed, set --model-config to a -quickgelu config for OpenAI-trained weights)"
+	}
+	c, cfgErr := ck.Resolve(cfg)
+	if cfgErr != nil && cfg == nil && ck.Config == nil {
 		w.Flush()
 		return cfgErr
 	}
-	if cfg != nil {
+	switch {
+	case cfg != nil:
 		c = *cfg
+	case cfgErr != nil:
+		c = *ck.Config
 	}
 	act := "GELU"
 	if c.QuickGELU {
 		act = "QuickGELU"
 	}
-	fmt.Fprintf(w, "config\t%s\n", source)
+	fmt.Fprintf(w, "architecture\t%s\n", source)
 	fmt.Fprintf(w, "embed_dim\t%d\n", c.EmbedDim)
 	var vision, text int64
 	for _, p := range c.Params() {
@@ -128,11 +147,18 @@ func inspectRun(opts *InspectOptions) error {
 			text += int64(p.Len())
 		}
 	}
-	fmt.Fprintf(w, "vision\tViT %d px, patch %d, width %d, %d layers, %d heads, MLP %d, %s: %s parameters\n",
-		c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.VisionHeads(), c.VisionMLP(), act, commas(vision))
-	fmt.Fprintf(w, "text\tcontext %d, vocab %d, width %d, %d layers, %d heads, MLP %d, %s: %s parameters\n",
-		c.Text.ContextLength, c.Text.VocabSize, c.Text.Width, c.Text.Layers, c.Text.Heads, c.TextMLP(), act, commas(text))
+	eps := ""
+	fmt.Fprintf(w, "vision\tViT %d px, patch %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
+		c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.VisionHeads(), c.VisionMLP(), act, eps, commas(vision))
+	fmt.Fprintf(w, "text\tcontext %d, vocab %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
+		c.Text.ContextLength, c.Text.VocabSize, c.Text.Width, c.Text.Layers, c.Text.Heads, c.TextMLP(), act, eps, commas(text))
 	fmt.Fprintf(w, "total\t%s parameters (+ logit_scale)\n", commas(c.NumParams()))
+	if p := ck.Preprocess; p != nil {
+		fmt.Fprintf(w, "preprocess\t%s (from %s)\n", describePreprocess(p), p.Source)
+	}
+	if ck.VocabDir != "" {
+		fmt.Fprintf(w, "vocabulary\t%s (vocab.json, merges.txt; vocab_dir overrides)\n", ck.VocabDir)
+	}
 	var problems []string
 	if cfgErr != nil {
 		problems = append(problems, cfgErr.Error())
@@ -161,12 +187,68 @@ func inspectRun(opts *InspectOptions) error {
 		}
 	}
 	if len(problems) == 0 {
-		fmt.Fprintf(w, "status\tok: every tensor present, shaped as the config says, and finite\n")
+		fmt.Fprintf(w, "status\tok: every tensor present, shaped as the architecture says, and finite\n")
 		return w.Flush()
 	}
 	fmt.Fprintf(w, "status\t%d problem(s)\n", len(problems))
 	w.Flush()
 	return fmt.Errorf("%s:\n  %s", opts.Checkpoint, strings.Join(problems, "\n  "))
+}
+
+// describePreprocess is one line of the image settings a folder states.
+func describePreprocess(p *clipckpt.Preprocess) string {
+	var parts []string
+	if p.ImageSize != 0 {
+		parts = append(parts, fmt.Sprintf("size %d", p.ImageSize))
+	}
+	if p.Mean != nil {
+		parts = append(parts, fmt.Sprintf("mean %g", p.Mean))
+	}
+	if p.Std != nil {
+		parts = append(parts, fmt.Sprintf("std %g", p.Std))
+	}
+	if p.Interpolation != "" {
+		parts = append(parts, p.Interpolation)
+	}
+	if p.ResizeMode != "" {
+		parts = append(parts, "resize "+p.ResizeMode)
+	}
+	if p.FillColor != nil {
+		parts = append(parts, fmt.Sprintf("fill %d", *p.FillColor))
+	}
+	if len(parts) == 0 {
+		return "open_clip's defaults"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// summarizeNames lists names, collapsing a block index into {i} so that a
+// buffer repeated in every block reads once ("transformer.resblocks.{i}.attn_mask × 12").
+func summarizeNames(names []string) string {
+	counts := map[string]int{}
+	var order []string
+	for _, n := range names {
+		parts := strings.Split(n, ".")
+		for i, p := range parts {
+			if _, err := strconv.Atoi(p); err == nil {
+				parts[i] = "{i}"
+			}
+		}
+		k := strings.Join(parts, ".")
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	var out []string
+	for _, k := range order {
+		if counts[k] > 1 {
+			out = append(out, fmt.Sprintf("%s × %d", k, counts[k]))
+		} else {
+			out = append(out, k)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // commas formats n with thousands separators.

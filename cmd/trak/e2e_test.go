@@ -691,14 +691,28 @@ func TestInspect(t *testing.T) {
 		abs, _ := filepath.Abs(filepath.Join(ref, file))
 		cfg, _ := filepath.Abs(filepath.Join(ref, "open_clip_config.json"))
 		out := mustTrak(t, dir, "inspect", abs, "--model-config", cfg)
-		for _, want := range []string{"60,673 parameters", "vision", "32,384", "28,288", "status       ok"} {
+		for _, want := range []string{"60,673 parameters", "vision", "32,384", "28,288", "status        ok", "layout        open_clip state dict"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("inspect %s: output lacks %q:\n%s", file, want, out)
 			}
 		}
 	}
+	// Beside its open_clip_config.json, a config that contradicts it is
+	// refused by key; alone, the tensors are checked against it.
 	abs, _ := filepath.Abs(filepath.Join(ref, "model.safetensors"))
 	out, errOut, code := trak(t, dir, "inspect", abs, "--model-config", "ViT-B-32")
+	if code != 1 || !strings.Contains(errOut, "model_config contradicts") || !strings.Contains(errOut, "embed_dim is 16 in the checkpoint, 512 in model_config") {
+		t.Errorf("config contradicting open_clip_config.json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	alone := filepath.Join(dir, "alone.safetensors")
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = trak(t, dir, "inspect", alone, "--model-config", "ViT-B-32")
 	if code != 1 || !strings.Contains(errOut, "missing") || !strings.Contains(errOut, "wrong shape: text_projection") {
 		t.Errorf("mismatched config: exit %d\n%s\n%s", code, out, errOut)
 	}

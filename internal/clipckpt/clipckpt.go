@@ -32,6 +32,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/trak-dev/trak/internal/checkpoint"
@@ -234,7 +235,9 @@ func (c *Checkpoint) recognise() error {
 		if err := c.hubConfig(p); err != nil {
 			return err
 		}
-		c.Layout = LayoutHubFolder
+		if slices.Contains(hubWeights, filepath.Base(c.Weights)) {
+			c.Layout = LayoutHubFolder
+		}
 	}
 	return c.splitExtras()
 }

@@ -46,6 +46,9 @@ func (c *Checkpoint) Resolve(given *clip.Config) (clip.Config, error) {
 	return cfg, nil
 }
 
+// maxListed bounds the differences an error lists.
+const maxListed = 5
+
 // configDiff lists the keys on which two configs disagree, as
 // "key: a vs b" in open_clip's JSON names.
 func configDiff(stated, given clip.Config) []string {
@@ -79,5 +82,8 @@ func configDiff(stated, given clip.Config) []string {
 		}
 	}
 	slices.Sort(diff)
+	if len(diff) > maxListed {
+		diff = append(diff[:maxListed], fmt.Sprintf("and %d more", len(diff)-maxListed))
+	}
 	return diff
 }
