@@ -279,5 +279,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %v into %d×%d (%d bytes)", b, rgb.W, rgb.H, len(rgb.Pix))
 		}
 		Preprocess(rgb, 8, dst)
+		// Every transform, in both modes, on the decoded image: no panic,
+		// and an error only where the reference cannot resize the mode.
+		for _, tr := range fuzzTransforms {
+			out := make([]float32, 3*tr.Size*tr.Size)
+			if err := tr.Apply(img, out); err != nil && !errors.Is(err, ErrModeResize) && tr.ResizeMode != ResizeLongest {
+				t.Fatalf("%s: %v", tr, err)
+			}
+		}
 	})
 }
+
+// fuzzTransforms are the transforms FuzzDecode applies: native and rgb, each
+// interpolation and resize mode, a padding fill.
+var fuzzTransforms = func() []Transform {
+	var out []Transform
+	for _, mode := range []string{ModeNative, ModeRGB} {
+		for _, c := range []struct {
+			size          int
+			interp, rmode string
+			fill          int
+		}{{8, InterpolationBicubic, ResizeShortest, 0}, {7, InterpolationBilinear, ResizeLongest, 9}, {5, InterpolationBicubic, ResizeSquash, 0}} {
+			t := DefaultTransform(c.size)
+			t.Mode, t.Interpolation, t.ResizeMode, t.FillColor = mode, c.interp, c.rmode, c.fill
+			out = append(out, t)
+		}
+	}
+	return out
+}()

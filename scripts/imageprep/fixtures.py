@@ -52,9 +52,18 @@ What it builds
       (b) real photos from Debian python3-skimage's data directory (astronaut,
           coffee, chelsea), downscaled with PIL and stored as JPEG.
 
+    Native mode: every fixture also has its expected output under
+    open_clip's transform applied to the image in its own mode (native,
+    preprocess(Image.open(path))) and after convert("RGB") (rgb), for the
+    transforms in TRANSFORMS (S = 224 and 32; bilinear, longest with and
+    without a fill colour, squash), stored as the S x S uint8 RGB image after
+    convert("RGB") (ToTensor + Normalize are a per-value function of it), or
+    the error the reference raises; and tuxpaint.json holds references for two
+    installed Tux Paint stamps.
+
 How to rerun (from the repository root; needs Debian python3-pil,
-python3-torchvision, python3-skimage, python3-numpy and libjpeg-turbo-progs
-for cjpeg):
+python3-torchvision, python3-skimage, python3-numpy, libjpeg-turbo-progs
+for cjpeg, and tuxpaint-stamps-default for the stamp references):
 
     /usr/bin/python3 scripts/imageprep/fixtures.py
 
@@ -622,6 +631,30 @@ def normalize_custom_oracle():
     np.save(os.path.join(WANT, "normalize_all_values_half.npy"), t)
 
 
+TUXPAINT = "/usr/share/tuxpaint/stamps"
+TUX_STAMPS = ("animals/birds/adelaide-rosella.png", "animals/birds/crow.png")
+
+
+def tuxpaint_fixtures():
+    """References for two RGBA Tux Paint stamps (Debian
+    tuxpaint-stamps-default), which are not copied here: the S = 224 output
+    of the default transform in both modes, and each stamp's SHA-256 so that
+    the Go test skips a stamp that changed."""
+    out = []
+    for rel in TUX_STAMPS:
+        path = os.path.join(TUXPAINT, rel)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        t = TRANSFORMS["d224"]
+        e = {"file": rel, "sha256": digest}
+        e["native"] = store(np.asarray(geometric(t)(reference_native(path)).convert("RGB")))
+        e["rgb"] = store(np.asarray(geometric(t)(reference_rgb(path))))
+        out.append(e)
+    with open(os.path.join(OUT, "tuxpaint.json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+
 def normalize_oracle():
     v = np.arange(256, dtype=np.int64).reshape(16, 16)
     img = np.stack([v, 255 - v, (7 * v) % 256], -1).astype(np.uint8)
@@ -645,6 +678,10 @@ def main():
     build_expectations()
     normalize_oracle()
     normalize_custom_oracle()
+    if os.path.isdir(TUXPAINT):
+        tuxpaint_fixtures()
+    else:
+        print("no %s (apt-get install tuxpaint-stamps-default): Tux Paint references not rebuilt" % TUXPAINT)
     versions = {
         "python": sys.version.split()[0],
         "PIL": PIL.__version__,
