@@ -116,10 +116,8 @@ func inspectRun(opts *InspectOptions) error {
 	switch {
 	case cfg != nil:
 		source = "model_config " + opts.ModelCfg
-	case ck.Config != nil:
-		source = ck.ConfigSource
 	default:
-		source = "inferred from tensor shapes (heads = width/64; the activation is not visible: exact GELU assumed, set --model-config to a -quickgelu config for OpenAI-trained weights)"
+		source = ck.ArchitectureSource()
 	}
 	c, cfgErr := ck.Resolve(cfg)
 	if cfgErr != nil && cfg == nil && ck.Config == nil {

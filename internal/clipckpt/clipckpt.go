@@ -84,6 +84,10 @@ type Checkpoint struct {
 	// Extras are the stored entries that are not parameters (buffers,
 	// bookkeeping), checked by Resolve and otherwise ignored.
 	Extras []Extra
+
+	// quickGELU records that the layout implies QuickGELU (OpenAI's
+	// archives) without stating a whole architecture.
+	quickGELU bool
 }
 
 // Extra is a stored entry that is not a model parameter.

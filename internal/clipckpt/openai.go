@@ -1,20 +1,21 @@
 package clipckpt
 
-import "github.com/trak-dev/trak/internal/clip"
+import "fmt"
 
-// openAI reads the architecture of an OpenAI TorchScript archive: the
-// shapes tell every size (OpenAI's heads are width/64 in both towers, as
-// InferConfig assumes) and the activation is QuickGELU.
+// openAI prepares an OpenAI TorchScript archive. Its shapes tell every size
+// but the head counts (OpenAI's rule, width/64 in both towers, is what
+// InferConfig assumes) and the activation, which is QuickGELU in every
+// model OpenAI released: Resolve applies it.
 func (c *Checkpoint) openAI() error {
-	if err := c.splitExtras(); err != nil {
-		return err
+	c.quickGELU = true
+	return c.splitExtras()
+}
+
+// checkActivation refuses a given architecture that computes OpenAI's
+// weights with another activation than theirs.
+func (c *Checkpoint) checkActivation(quickGELU bool) error {
+	if c.quickGELU && !quickGELU {
+		return fmt.Errorf("%s is an OpenAI archive, whose models use QuickGELU, but model_config has quick_gelu false: use the -quickgelu config (e.g. ViT-B-32-quickgelu) or remove model_config", c.Weights)
 	}
-	cfg, err := clip.InferConfig(clip.ShapesOf(c.File))
-	if err != nil {
-		return err
-	}
-	cfg.QuickGELU = true
-	c.Config = &cfg
-	c.ConfigSource = "tensor shapes of OpenAI's archive (heads = width/64, QuickGELU)"
 	return nil
 }

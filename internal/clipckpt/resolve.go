@@ -27,6 +27,9 @@ func (c *Checkpoint) Resolve(given *clip.Config) (clip.Config, error) {
 		}
 		cfg = *given
 	case given != nil:
+		if err := c.checkActivation(given.QuickGELU); err != nil {
+			return clip.Config{}, err
+		}
 		cfg = *given
 	case c.Config != nil:
 		cfg = *c.Config
@@ -35,6 +38,7 @@ func (c *Checkpoint) Resolve(given *clip.Config) (clip.Config, error) {
 		if err != nil {
 			return clip.Config{}, fmt.Errorf("%s: %w", c.Weights, err)
 		}
+		inferred.QuickGELU = c.quickGELU
 		cfg = inferred
 	}
 	if err := checkpoint.Check(c.File, cfg.Expected()); err != nil {
@@ -44,6 +48,18 @@ func (c *Checkpoint) Resolve(given *clip.Config) (clip.Config, error) {
 		return clip.Config{}, err
 	}
 	return cfg, nil
+}
+
+// ArchitectureSource says where the architecture comes from when no
+// model_config is given.
+func (c *Checkpoint) ArchitectureSource() string {
+	switch {
+	case c.Config != nil:
+		return c.ConfigSource
+	case c.quickGELU:
+		return "tensor shapes of an OpenAI archive (heads = width/64, QuickGELU)"
+	}
+	return "inferred from tensor shapes (heads = width/64; the activation is not visible: exact GELU assumed, set --model-config to a -quickgelu config for OpenAI-trained weights)"
 }
 
 // maxListed bounds the differences an error lists.
