@@ -41,7 +41,7 @@ func (m *Model) blockForward(t *tower, bp blockParams, x *backend.Tensor, keep b
 	x2d := b.Reshape(x, N, W)
 
 	c.h1, c.mean1, c.rstd1 = b.New(N, W), b.New(N), b.New(N)
-	b.LayerNorm(c.h1, c.mean1, c.rstd1, x2d, m.w[bp.ln1w], m.w[bp.ln1b], LayerNormEps)
+	b.LayerNorm(c.h1, c.mean1, c.rstd1, x2d, m.w[bp.ln1w], m.w[bp.ln1b], m.lnEps())
 	qkv := b.New(N, 3*W)
 	b.Gemm(false, true, 1, c.h1, m.w[bp.inW], 0, qkv)
 	b.AddBias(qkv, m.w[bp.inB])
@@ -64,7 +64,7 @@ func (m *Model) blockForward(t *tower, bp blockParams, x *backend.Tensor, keep b
 	b.Add(c.x2, x2d)
 
 	c.h2, c.mean2, c.rstd2 = b.New(N, W), b.New(N), b.New(N)
-	b.LayerNorm(c.h2, c.mean2, c.rstd2, c.x2, m.w[bp.ln2w], m.w[bp.ln2b], LayerNormEps)
+	b.LayerNorm(c.h2, c.mean2, c.rstd2, c.x2, m.w[bp.ln2w], m.w[bp.ln2b], m.lnEps())
 	c.f = b.New(N, t.mlp)
 	b.Gemm(false, true, 1, c.h2, m.w[bp.fcW], 0, c.f)
 	b.AddBias(c.f, m.w[bp.fcB])

@@ -45,10 +45,24 @@ type Config struct {
 	Vision    VisionConfig `json:"vision_cfg"`
 	Text      TextConfig   `json:"text_cfg"`
 	QuickGELU bool         `json:"quick_gelu"`
+	// LayerNormEps is the epsilon of every LayerNorm of both towers; 0
+	// means LayerNormEps, the constant, so that the JSON and Hash of every
+	// config that does not set it are those of open_clip's file. Hugging
+	// Face configs state it (layer_norm_eps).
+	LayerNormEps float64 `json:"layer_norm_eps,omitempty"`
 }
 
-// LayerNormEps is the epsilon of every LayerNorm in CLIP.
+// LayerNormEps is the epsilon of every LayerNorm in open_clip's CLIP, used
+// when Config.LayerNormEps is 0.
 const LayerNormEps = 1e-5
+
+// LayerNormEpsilon returns the epsilon the model's LayerNorms use.
+func (c Config) LayerNormEpsilon() float64 {
+	if c.LayerNormEps == 0 {
+		return LayerNormEps
+	}
+	return c.LayerNormEps
+}
 
 // VisionHeads returns the number of vision attention heads.
 func (c Config) VisionHeads() int { return c.Vision.Width / c.Vision.HeadWidth }
@@ -65,13 +79,19 @@ func (c Config) VisionMLP() int { return int(float64(c.Vision.Width) * c.Vision.
 // TextMLP returns the hidden width of the text MLPs.
 func (c Config) TextMLP() int { return int(float64(c.Text.Width) * c.Text.MLPRatio) }
 
-// ParseConfig reads an open_clip JSON config. Keys open_clip uses for
+// ParseConfig reads an open_clip JSON config, bare or in the hub form
+// open_clip_config.json has ({"model_cfg": ..., "preprocess_cfg": ...}). Keys open_clip uses for
 // architectures trak does not implement (timm or Hugging Face towers,
 // ResNet vision towers, attention pooling, …) are errors, not ignored.
 func ParseConfig(data []byte) (Config, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return Config{}, err
+	}
+	if model, ok := raw["model_cfg"]; ok {
+		// open_clip's hub form, {"model_cfg": ..., "preprocess_cfg": ...}:
+		// the architecture is its model_cfg.
+		return ParseConfig(model)
 	}
 	if arch := unsupportedConfig(raw); arch != "" {
 		return Config{}, fmt.Errorf("the config describes %s: %s", arch, Supported)
@@ -109,8 +129,19 @@ func ParseConfig(data []byte) (Config, error) {
 			return Config{}, fmt.Errorf("quick_gelu: %w", err)
 		}
 	}
+	if v, ok := raw["layer_norm_eps"]; ok {
+		if err := json.Unmarshal(v, &c.LayerNormEps); err != nil {
+			return Config{}, fmt.Errorf("layer_norm_eps: %w", err)
+		}
+		if !(c.LayerNormEps > 0) {
+			return Config{}, fmt.Errorf("layer_norm_eps is %g, must be positive", c.LayerNormEps)
+		}
+		if c.LayerNormEps == LayerNormEps {
+			c.LayerNormEps = 0 // the default: the same architecture, the same hash
+		}
+	}
 	for k := range raw {
-		if !contains([]string{"embed_dim", "vision_cfg", "text_cfg", "quick_gelu", "custom_text", "init_logit_scale", "init_logit_bias"}, k) {
+		if !contains([]string{"embed_dim", "vision_cfg", "text_cfg", "quick_gelu", "layer_norm_eps", "custom_text", "init_logit_scale", "init_logit_bias"}, k) {
 			return Config{}, fmt.Errorf("%s is not supported by trak's CLIP", k)
 		}
 	}
@@ -177,6 +208,7 @@ func (c Config) Validate() error {
 	check(t.Width > 0 && t.Layers > 0 && t.ContextLength > 0 && t.VocabSize > 2, "text_cfg needs positive context_length, width, layers and vocab_size > 2")
 	check(t.Heads > 0 && t.Width%max(t.Heads, 1) == 0, "text_cfg.width %d is not a multiple of heads %d", t.Width, t.Heads)
 	check(v.MLPRatio > 0 && t.MLPRatio > 0 && !math.IsInf(v.MLPRatio+t.MLPRatio, 0), "mlp_ratio must be positive")
+	check(c.LayerNormEps >= 0 && !math.IsInf(c.LayerNormEps, 0), "layer_norm_eps must be positive and finite (0 for the default %g)", LayerNormEps)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid CLIP config: %s", strings.Join(errs, "; "))
 	}

@@ -128,3 +128,42 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+// TestLayerNormEps: layer_norm_eps is read, validated and written back;
+// the default (absent, or 1e-5) leaves the JSON and hash of open_clip's
+// config unchanged.
+func TestLayerNormEps(t *testing.T) {
+	const base = `{"embed_dim": 32,
+	  "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+	  "text_cfg": {"context_length": 16, "vocab_size": 512, "width": 64, "heads": 2, "layers": 2}`
+	parse := func(extra string) (Config, error) { return ParseConfig([]byte(base + extra + "}")) }
+	plain, err := parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain.JSON()), "layer_norm_eps") || plain.LayerNormEpsilon() != 1e-5 {
+		t.Errorf("default config: JSON %s, epsilon %g", plain.JSON(), plain.LayerNormEpsilon())
+	}
+	same, err := parse(`, "layer_norm_eps": 1e-5`)
+	if err != nil || same.Hash() != plain.Hash() {
+		t.Errorf("layer_norm_eps 1e-5: %v, hash %s, want the default's %s", err, same.Hash(), plain.Hash())
+	}
+	small, err := parse(`, "layer_norm_eps": 1e-6`)
+	if err != nil || small.LayerNormEpsilon() != 1e-6 || small.Hash() == plain.Hash() {
+		t.Fatalf("layer_norm_eps 1e-6: %v, epsilon %g", err, small.LayerNormEpsilon())
+	}
+	back, err := ParseConfig(small.JSON())
+	if err != nil || back != small {
+		t.Errorf("JSON round trip: %v, %+v", err, back)
+	}
+	for _, bad := range []string{`, "layer_norm_eps": 0`, `, "layer_norm_eps": -1e-5`, `, "layer_norm_eps": "1e-5"`} {
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "layer_norm_eps") {
+			t.Errorf("%s: error %v, want one naming layer_norm_eps", bad, err)
+		}
+	}
+	neg := plain
+	neg.LayerNormEps = -1
+	if err := neg.Validate(); err == nil {
+		t.Error("Validate accepts a negative layer_norm_eps")
+	}
+}

@@ -85,6 +85,9 @@ func (m *Model) newTower(prefix string, layers, width, heads, mlp int, causal bo
 	return t
 }
 
+// lnEps is the epsilon of the model's LayerNorms, as the backend takes it.
+func (m *Model) lnEps() float32 { return float32(m.Config.LayerNormEpsilon()) }
+
 // Params returns the parameters in projection order.
 func (m *Model) Params() []Param { return m.params }
 

@@ -21,7 +21,11 @@ func testConfigs() map[string]Config {
 	quick := base
 	quick.QuickGELU = true
 	quick.Vision.Layers, quick.Text.Layers, quick.Text.Heads = 1, 1, 4
-	return map[string]Config{"gelu": base, "quickgelu": quick}
+	// A large LayerNorm epsilon, so that a forward or backward pass that
+	// ignored Config.LayerNormEps would differ visibly from the reference.
+	eps := base
+	eps.LayerNormEps = 0.05
+	return map[string]Config{"gelu": base, "quickgelu": quick, "eps": eps}
 }
 
 // randomWeights draws weights at scales that give every parameter a

@@ -30,7 +30,7 @@ func (r *ref64) linear(x []float64, rows int, wName, bName string, out int) []fl
 	return y
 }
 
-func layerNorm64(x []float64, rows int, g, b []float64) []float64 {
+func layerNorm64(x []float64, rows int, g, b []float64, eps float64) []float64 {
 	w := len(x) / rows
 	y := make([]float64, len(x))
 	for t := range rows {
@@ -45,7 +45,7 @@ func layerNorm64(x []float64, rows int, g, b []float64) []float64 {
 			vr += (v - mean) * (v - mean)
 		}
 		vr /= float64(w)
-		rstd := 1 / math.Sqrt(vr+LayerNormEps)
+		rstd := 1 / math.Sqrt(vr+eps)
 		for j, v := range row {
 			y[t*w+j] = (v-mean)*rstd*g[j] + b[j]
 		}
@@ -62,7 +62,7 @@ func (r *ref64) act(x float64) float64 {
 
 func (r *ref64) block(x []float64, T, W, H int, prefix string, causal bool) []float64 {
 	p := func(s string) string { return prefix + s }
-	h := layerNorm64(x, T, r.w[p("ln_1.weight")], r.w[p("ln_1.bias")])
+	h := layerNorm64(x, T, r.w[p("ln_1.weight")], r.w[p("ln_1.bias")], r.c.LayerNormEpsilon())
 	qkv := r.linear(h, T, p("attn.in_proj_weight"), p("attn.in_proj_bias"), 3*W)
 	hd := W / H
 	att := make([]float64, T*W)
@@ -101,7 +101,7 @@ func (r *ref64) block(x []float64, T, W, H int, prefix string, causal bool) []fl
 	for i := range x {
 		x2[i] = x[i] + o[i]
 	}
-	h2 := layerNorm64(x2, T, r.w[p("ln_2.weight")], r.w[p("ln_2.bias")])
+	h2 := layerNorm64(x2, T, r.w[p("ln_2.weight")], r.w[p("ln_2.bias")], r.c.LayerNormEpsilon())
 	mlp := len(r.w[p("mlp.c_fc.bias")])
 	f := r.linear(h2, T, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"), mlp)
 	for i := range f {
@@ -154,11 +154,11 @@ func (r *ref64) image(img []float64) []float64 {
 	for i, v := range r.w["visual.positional_embedding"] {
 		x[i] += v
 	}
-	x = layerNorm64(x, T, r.w["visual.ln_pre.weight"], r.w["visual.ln_pre.bias"])
+	x = layerNorm64(x, T, r.w["visual.ln_pre.weight"], r.w["visual.ln_pre.bias"], r.c.LayerNormEpsilon())
 	for l := range c.Vision.Layers {
 		x = r.block(x, T, W, c.VisionHeads(), "visual.transformer.resblocks."+itoa(l)+".", false)
 	}
-	pooled := layerNorm64(x[:W], 1, r.w["visual.ln_post.weight"], r.w["visual.ln_post.bias"])
+	pooled := layerNorm64(x[:W], 1, r.w["visual.ln_post.weight"], r.w["visual.ln_post.bias"], r.c.LayerNormEpsilon())
 	return normalize64(matvec(pooled, r.w["visual.proj"], c.EmbedDim))
 }
 
@@ -177,7 +177,7 @@ func (r *ref64) text(ids []int32) []float64 {
 		x = r.block(x, T, W, c.Text.Heads, "transformer.resblocks."+itoa(l)+".", true)
 	}
 	eot := EndOfText(ids, 1, T)[0]
-	pooled := layerNorm64(x[eot*W:(eot+1)*W], 1, r.w["ln_final.weight"], r.w["ln_final.bias"])
+	pooled := layerNorm64(x[eot*W:(eot+1)*W], 1, r.w["ln_final.weight"], r.w["ln_final.bias"], r.c.LayerNormEpsilon())
 	return normalize64(matvec(pooled, r.w["text_projection"], c.EmbedDim))
 }
 

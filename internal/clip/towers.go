@@ -96,7 +96,7 @@ func (m *Model) head(x *backend.Tensor, pos []int, lnw, lnb, proj string, hc *he
 	hc.pooled = b.New(B, W)
 	b.GatherTokens(hc.pooled, x, pos)
 	hc.normed, hc.mean, hc.rstd = b.New(B, W), b.New(B), b.New(B)
-	b.LayerNorm(hc.normed, hc.mean, hc.rstd, hc.pooled, m.param(lnw), m.param(lnb), LayerNormEps)
+	b.LayerNorm(hc.normed, hc.mean, hc.rstd, hc.pooled, m.param(lnw), m.param(lnb), m.lnEps())
 	hc.emb = b.New(B, e)
 	b.Gemm(false, false, 1, hc.normed, m.param(proj), 0, hc.emb)
 	y := b.New(B, e)
@@ -144,7 +144,7 @@ func (m *Model) visionForward(images *backend.Tensor, keep bool, tc *towerCache)
 	b.AddBroadcast(x, m.param("visual.positional_embedding"))
 	xln := b.New(B, T, W)
 	mean, rstd := b.New(B*T), b.New(B*T)
-	b.LayerNorm(b.Reshape(xln, B*T, W), mean, rstd, b.Reshape(x, B*T, W), m.param("visual.ln_pre.weight"), m.param("visual.ln_pre.bias"), LayerNormEps)
+	b.LayerNorm(b.Reshape(xln, B*T, W), mean, rstd, b.Reshape(x, B*T, W), m.param("visual.ln_pre.weight"), m.param("visual.ln_pre.bias"), m.lnEps())
 	if keep {
 		tc.input = patches
 		tc.blocks = append(tc.blocks, &blockCache{x: x, mean1: mean, rstd1: rstd, batch: B, tokens: T, width: W})
