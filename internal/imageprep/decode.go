@@ -78,19 +78,28 @@ func DecodeFile(path string, maxPixels int64) (image.Image, error) {
 // value no limit. Corrupt or truncated data gives an error naming the image
 // (a decoder panic on malformed input is turned into an error too).
 //
-// The image is returned as the reference (PIL) would present it:
+// The image is returned as the reference (PIL) would present it, in a Go
+// type that tells the reference's mode (see native.go):
 //
 //   - JPEG: EXIF orientation applied; Y'CbCr converted to RGB as libjpeg does
-//     (see ToRGB); grayscale and CMYK are returned as *image.Gray and
-//     *image.CMYK unless turned.
+//     (see ToRGB), as *RGB; grayscale and CMYK as *image.Gray and
+//     *image.CMYK.
 //   - PNG, TIFF, BMP: the decoder's image (RGBA, NRGBA, Gray, Gray16,
-//     Paletted, ...), turned by EXIF orientation (PNG eXIf chunk, TIFF
-//     Orientation tag) if present, which makes it an *RGB.
+//     Paletted, ...), except where the reference's mode differs: 1-bit gray
+//     as *Bilevel, gray with a tRNS colour as *image.Gray (or *image.Gray16),
+//     colour with a tRNS colour as *RGB, 16-bit gray TIFF as *TIFFGray16, a
+//     BMP with a black/white or gray-ramp palette as *Bilevel or
+//     *image.Gray, a 32-bit BMP without alpha masks as *RGB. EXIF
+//     orientation (PNG eXIf chunk, TIFF Orientation tag) turns the image in
+//     its own type.
 //   - GIF: the first frame placed on the logical screen, the rest of the
-//     screen filled with the transparent index (or index 0), as *RGB with
-//     every palette entry's stored colour (including the transparent one).
-//   - WebP: lossless as *image.NRGBA, lossy converted to *RGB as libwebp
-//     does (see webpToRGB); EXIF orientation applied.
+//     screen filled with the transparent index (or index 0), as
+//     *image.Paletted with every colour table entry's stored colour
+//     (including the transparent one), or *image.Gray when the table is the
+//     gray ramp.
+//   - WebP: lossless as *image.NRGBA, lossy converted to RGB as libwebp
+//     does (see webpToRGB), as *RGB or, with alpha, *image.NRGBA; EXIF
+//     orientation applied.
 //
 // Animated WebP and multi-frame GIF yield their first frame where the Go
 // decoders support it (animated WebP is refused).

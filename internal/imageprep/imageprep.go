@@ -1,28 +1,33 @@
 // Package imageprep decodes images and turns them into CLIP input tensors the
-// way open_clip's evaluation transform does in Python (see CLIP.md, "Image
-// preprocessing"), so that trak's features match a PyTorch pipeline's.
+// way open_clip's evaluation transform does in Python (see the README,
+// "Image preprocessing"), so that trak's features match a PyTorch pipeline's.
 //
-// The reference is
+// The reference is, with Pillow 9.4 and torchvision 0.14,
 //
-//	im = PIL.Image.open(f)
-//	im = ImageOps.exif_transpose(im).convert("RGB")
+//	im = ImageOps.exif_transpose(PIL.Image.open(f))
 //	x  = Compose([Resize(S, interpolation=BICUBIC), CenterCrop(S),
-//	              ToTensor(), Normalize(Mean, Std)])(im)
+//	              convert("RGB"), ToTensor(), Normalize(Mean, Std)])(im)
 //
-// with Pillow 9.4 and torchvision 0.14. Decoding supports PNG, JPEG, GIF
-// (first frame), BMP, TIFF and WebP, chosen by content. Conversion to RGB
-// follows the reference exactly: gray and palette images are expanded, alpha
-// is dropped without compositing (each pixel keeps its stored colour), 16-bit
-// colour keeps the high byte, 16-bit grayscale is clamped to 0..255 (the
-// reference opens it as 32-bit integers and clamps when converting; such
-// images come out nearly white, as they do in Python), CMYK uses the
-// reference's formula. The resize reproduces the reference's fixed-point
-// bicubic arithmetic bit for bit, and the normalisation is done in float32 as
-// torch does, so for losslessly stored images the tensor is identical to
-// torchvision's. For JPEG and lossy WebP the decoders themselves differ
-// slightly (inverse DCT rounding): at most 3 levels in a decoded pixel and
-// about 0.06 normalised units in the tensor, 0.0005 on average (the package
-// tests measure it on every fixture).
+// in native mode (the image resized in its own mode, as open_clip's
+// preprocess(Image.open(path)) does), or with convert("RGB") moved first in
+// rgb mode (open_clip's webdataset loader); Transform configures the rest as
+// open_clip's preprocess_cfg does (see transform.go and native.go). Decoding
+// supports PNG, JPEG, GIF (first frame), BMP, TIFF and WebP, chosen by
+// content. Conversion to RGB follows the reference exactly: gray and palette
+// images are expanded, alpha is dropped without compositing (each pixel
+// keeps its stored colour), 16-bit colour keeps the high byte, 16-bit
+// grayscale is clamped to 0..255 (the reference opens it as 32-bit integers
+// and clamps when converting; such images come out nearly white, as they do
+// in Python), CMYK uses the reference's formula. The resize reproduces the
+// reference's fixed-point bicubic and bilinear arithmetic (and its 32-bit
+// and nearest-neighbour resizes) bit for bit, and the normalisation is done
+// in float32 as torch does, so for losslessly stored images the tensor is
+// identical to torchvision's. For JPEG and lossy WebP the decoders themselves
+// differ slightly (inverse DCT rounding): at most 3 levels in a decoded
+// pixel and about 0.06 normalised units in the tensor, 0.0005 on average (the
+// package tests measure it on every fixture).
+//
+// Preprocess is the rgb-mode default transform.
 //
 // Known gaps (the Go decoders refuse these; the reference reads them):
 // animated WebP, JPEG with arithmetic coding or 12-bit samples, BMP with RLE
@@ -149,7 +154,8 @@ func Normalize(img *RGB, dst []float32) {
 
 // Preprocess converts img to RGB (ToRGB), resizes its shorter side to size
 // with the reference's bicubic filter, centre-crops size × size, and writes
-// the normalised CHW tensor to dst, which must have length 3·size·size.
+// the normalised CHW tensor to dst, which must have length 3·size·size: the
+// default Transform in rgb mode.
 func Preprocess(img image.Image, size int, dst []float32) {
 	if len(dst) != 3*size*size {
 		panic(fmt.Sprintf("imageprep: dst has length %d, want 3·%d·%d", len(dst), size, size))
