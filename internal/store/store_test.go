@@ -211,3 +211,26 @@ func TestExperimentsConcurrent(t *testing.T) {
 		t.Errorf("got %d experiments (%v), want 20: an update was lost", len(exps), err)
 	}
 }
+
+// TestCheckImageTransform: a different image transform is a mismatch naming
+// image_mode; a store made before the field existed accepts the transform
+// trak used then (RGB first, open_clip's defaults) and nothing else.
+func TestCheckImageTransform(t *testing.T) {
+	const rgb = "rgb shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711"
+	const native = "native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711"
+	s := &Store{Dir: "x", Meta: Metadata{Task: "clip", ImageTransform: native}}
+	if err := s.Check(Metadata{Task: "clip", ImageTransform: native}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Check(Metadata{Task: "clip", ImageTransform: rgb})
+	if err == nil || !strings.Contains(err.Error(), "image_transform") || !strings.Contains(err.Error(), "image_mode") {
+		t.Errorf("got %v", err)
+	}
+	legacy := &Store{Dir: "x", Meta: Metadata{Task: "clip"}}
+	if err := legacy.Check(Metadata{Task: "clip", ImageTransform: rgb}); err != nil {
+		t.Errorf("legacy store with the rgb default: %v", err)
+	}
+	if err := legacy.Check(Metadata{Task: "clip", ImageTransform: native}); err == nil || !strings.Contains(err.Error(), "(none)") {
+		t.Errorf("legacy store with native: %v", err)
+	}
+}
