@@ -14,6 +14,7 @@ import (
 	"github.com/trak-dev/trak/internal/atomicfile"
 	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/clip"
+	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
@@ -44,8 +45,9 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 			and demos: every example's gradient is computed exactly, on the CPU.
 
 			Checkpoints are written as <out>/epoch_<n>.safetensors with open_clip's
-			tensor names and shapes, beside <out>/open_clip_config.json, so trak (and
-			open_clip) can load them. The loss of every step goes to <out>/loss.csv and
+			tensor names and shapes, beside <out>/open_clip_config.json in open_clip's
+			hub form (model_cfg and the preprocess_cfg training used), so trak (given a
+			checkpoint file or the folder) and open_clip can load them. The loss of every step goes to <out>/loss.csv and
 			each epoch's mean loss to stderr. The same seed, data and worker count give
 			the same checkpoints.
 		`),
@@ -114,7 +116,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(opts.Out, "open_clip_config.json"), cfg.JSON(), 0o644); err != nil {
+	if err := clipckpt.WriteHubConfig(filepath.Join(opts.Out, "open_clip_config.json"), cfg, data.Transform); err != nil {
 		return err
 	}
 	load := func(ctx context.Context, idx []int) (clip.Batch, error) {

@@ -1070,11 +1070,19 @@ func TestTrain(t *testing.T) {
 	if lines := strings.Count(string(curve), "\n"); lines != 1+3*3 {
 		t.Errorf("loss.csv has %d lines, want a header and 9 steps:\n%s", lines, curve)
 	}
-	out := mustTrak(t, dir, "inspect", filepath.Join("a", "epoch_3.safetensors"), "--model-config", filepath.Join("a", "open_clip_config.json"))
-	if !strings.Contains(out, "status       ok") {
-		t.Errorf("inspect: %s", out)
+	// The architecture comes from the open_clip_config.json (hub form) beside
+	// the checkpoint, with or without model_config naming it.
+	for _, args := range [][]string{nil, {"--model-config", filepath.Join("a", "open_clip_config.json")}} {
+		out := mustTrak(t, dir, append([]string{"inspect", filepath.Join("a", "epoch_3.safetensors")}, args...)...)
+		if !strings.Contains(out, "status        ok") || !strings.Contains(out, "preprocess    size 16, mean [0.48145466") {
+			t.Errorf("inspect %v: %s", args, out)
+		}
 	}
-	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: a/open_clip_config.json\nprojector:\n  dim: 16\nsim_batch_size: 5\n")
+	hub, _ := os.ReadFile(filepath.Join(dir, "a", "open_clip_config.json"))
+	if !strings.Contains(string(hub), `"model_cfg"`) || !strings.Contains(string(hub), `"preprocess_cfg"`) {
+		t.Errorf("open_clip_config.json is not in open_clip's hub form:\n%s", hub)
+	}
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nprojector:\n  dim: 16\nsim_batch_size: 5\n")
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "store", "--checkpoint", filepath.Join("a", "epoch_3.safetensors"))
 }
 

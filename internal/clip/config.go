@@ -79,10 +79,11 @@ func (c Config) VisionMLP() int { return int(float64(c.Vision.Width) * c.Vision.
 // TextMLP returns the hidden width of the text MLPs.
 func (c Config) TextMLP() int { return int(float64(c.Text.Width) * c.Text.MLPRatio) }
 
-// ParseConfig reads an open_clip JSON config, bare or in the hub form
-// open_clip_config.json has ({"model_cfg": ..., "preprocess_cfg": ...}). Keys open_clip uses for
-// architectures trak does not implement (timm or Hugging Face towers,
-// ResNet vision towers, attention pooling, …) are errors, not ignored.
+// ParseConfig reads an open_clip JSON config, bare or in the hub form of
+// open_clip_config.json ({"model_cfg": ..., "preprocess_cfg": ...}). Keys
+// open_clip uses for architectures trak does not implement (timm or Hugging
+// Face towers, ResNet vision towers, attention pooling, …) are errors, not
+// ignored.
 func ParseConfig(data []byte) (Config, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {

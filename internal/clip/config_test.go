@@ -102,11 +102,14 @@ func TestInferConfig(t *testing.T) {
 
 func TestParseConfigErrors(t *testing.T) {
 	for _, tt := range []struct{ json, want string }{
-		{`{"embed_dim": 512, "vision_cfg": {"timm_model_name": "convnext"}, "text_cfg": {}}`, "timm_model_name is not supported"},
-		{`{"embed_dim": 512, "vision_cfg": {"layers": [3,4,6,3], "width": 64}, "text_cfg": {}}`, "vision_cfg"},
+		{`{"embed_dim": 512, "vision_cfg": {"timm_model_name": "convnext"}, "text_cfg": {}}`, "a timm image tower (convnext): trak computes CLIP models with a ViT image tower"},
+		{`{"embed_dim": 512, "vision_cfg": {"layers": [3,4,6,3], "width": 64}, "text_cfg": {}}`, "a ResNet image tower (open_clip's RN50"},
+		{`{"embed_dim": 512, "vision_cfg": {}, "text_cfg": {"hf_model_name": "xlm-roberta-base"}}`, "a Hugging Face text tower (xlm-roberta-base)"},
+		{`{"embed_dim": 512, "init_logit_bias": -10, "vision_cfg": {}, "text_cfg": {}}`, "SigLIP"},
+		{`{"model_cfg": {"embed_dim": 512, "vision_cfg": {"layers": [3,4,6,3]}, "text_cfg": {}}, "preprocess_cfg": {}}`, "ResNet"},
 		{`{"vision_cfg": {}, "text_cfg": {}}`, "missing \"embed_dim\""},
 		{`{"embed_dim": 8, "vision_cfg": {"image_size": 30, "layers": 1, "width": 64, "patch_size": 8}, "text_cfg": {"context_length": 4, "vocab_size": 10, "width": 8, "heads": 2, "layers": 1}}`, "not a multiple of patch_size"},
-		{`{"embed_dim": 8, "multimodal_cfg": {}, "vision_cfg": {}, "text_cfg": {}}`, "multimodal_cfg is not supported"},
+		{`{"embed_dim": 8, "multimodal_cfg": {}, "vision_cfg": {}, "text_cfg": {}}`, "CoCa"},
 		{`not json`, "invalid character"},
 	} {
 		_, err := ParseConfig([]byte(tt.json))
