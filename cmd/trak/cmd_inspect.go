@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/clip"
+	"github.com/trak-dev/trak/internal/clipckpt"
 )
 
 // InspectOptions is what `trak inspect` runs with.
