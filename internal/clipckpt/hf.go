@@ -1,7 +1,7 @@
 package clipckpt
 
 import (
-	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -19,5 +19,5 @@ func isHFNames(names []string) bool {
 // huggingFace presents a Hugging Face CLIPModel under open_clip's names,
 // with the architecture from dir's config.json.
 func (c *Checkpoint) huggingFace(dir string) error {
-	return errors.New("Hugging Face CLIPModel checkpoints: not yet")
+	return fmt.Errorf("%s has Hugging Face CLIPModel names, which this trak does not read yet: save the model with open_clip's names", dir)
 }
