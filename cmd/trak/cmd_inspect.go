@@ -146,6 +146,9 @@ func inspectRun(opts *InspectOptions) error {
 		}
 	}
 	eps := ""
+	if c.LayerNormEps != 0 {
+		eps = fmt.Sprintf(", LayerNorm eps %g", c.LayerNormEps)
+	}
 	fmt.Fprintf(w, "vision\tViT %d px, patch %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
 		c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.VisionHeads(), c.VisionMLP(), act, eps, commas(vision))
 	fmt.Fprintf(w, "text\tcontext %d, vocab %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
