@@ -3,6 +3,7 @@ package clipckpt
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,6 +78,8 @@ func (c *Checkpoint) checkExtras(cfg clip.Config) error {
 			err = checkInt(e, cfg.Vision.ImageSize, "image size (vision_cfg.image_size)")
 		case e.Name == "context_length":
 			err = checkInt(e, cfg.Text.ContextLength, "context length (text_cfg.context_length)")
+		case slices.Contains(hfPositionIDs, e.Name):
+			err = checkHFPositionIDs(e, cfg)
 		case e.Name == "vocab_size":
 			err = checkInt(e, cfg.Text.VocabSize, "vocabulary size (text_cfg.vocab_size)")
 		}
