@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/dataset"
@@ -110,6 +111,7 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 		job.Load = func(id int, checkpoint string) (featurize.Examples, error) {
 			return setup.TargetExamples(st, id, checkpoint, ds)
 		}
+		job.Digest = clipckpt.Digest
 	default:
 		probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)
 		if err != nil {

@@ -27,8 +27,11 @@
 package clipckpt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -132,35 +135,69 @@ var (
 
 // openDir opens a model folder.
 func openDir(dir string) (*Checkpoint, error) {
-	snap, err := snapshotDir(dir)
+	w, err := folderWeights(dir)
 	if err != nil {
 		return nil, err
 	}
-	if snap != "" {
-		c, err := openDir(snap)
-		if c != nil {
-			c.Path = dir
+	return openFile(dir, w)
+}
+
+// WeightsFile returns the file holding the tensors of the checkpoint at
+// path: path itself for a file, the weights file of a model folder or of the
+// snapshot a Hugging Face cache entry names.
+func WeightsFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("checkpoint %s does not exist: check the path given as checkpoint", path)
 		}
-		return c, err
+		return "", fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	return folderWeights(path)
+}
+
+// Digest returns the hex SHA-256 of the checkpoint's weights file (see
+// WeightsFile), the identity a store records for it. The architecture and
+// preprocessing a folder states are recorded in the store separately.
+func Digest(path string) (string, error) {
+	w, err := WeightsFile(path)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(w)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", w, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// folderWeights returns the weights file of a model folder or cache entry.
+func folderWeights(dir string) (string, error) {
+	snap, err := snapshotDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if snap != "" {
+		return folderWeights(snap)
 	}
 	switch {
 	case exists(filepath.Join(dir, hubConfigFile)):
-		w, err := firstExisting(dir, hubWeights)
-		if err != nil {
-			return nil, err
-		}
-		return openFile(dir, w)
+		return firstExisting(dir, hubWeights)
 	case exists(filepath.Join(dir, hfConfigFile)):
 		if exists(filepath.Join(dir, "model.safetensors.index.json")) || exists(filepath.Join(dir, "pytorch_model.bin.index.json")) {
-			return nil, fmt.Errorf("%s holds a sharded Hugging Face checkpoint, which trak does not read: save it unsharded (save_pretrained(..., max_shard_size=\"100GB\"))", dir)
+			return "", fmt.Errorf("%s holds a sharded Hugging Face checkpoint, which trak does not read: save it unsharded (save_pretrained(..., max_shard_size=\"100GB\"))", dir)
 		}
-		w, err := firstExisting(dir, hfWeights)
-		if err != nil {
-			return nil, err
-		}
-		return openFile(dir, w)
+		return firstExisting(dir, hfWeights)
 	}
-	return nil, fmt.Errorf("%s is not a model folder: it holds neither %s (open_clip) nor %s (Hugging Face) beside the weights; give the checkpoint file itself", dir, hubConfigFile, hfConfigFile)
+	return "", fmt.Errorf("%s is not a model folder: it holds neither %s (open_clip) nor %s (Hugging Face) beside the weights; give the checkpoint file itself", dir, hubConfigFile, hfConfigFile)
 }
 
 // snapshotDir returns the snapshot folder to read when dir is a Hugging

@@ -1,7 +1,9 @@
 package clipckpt
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -370,6 +372,24 @@ func TestHFCacheEntry(t *testing.T) {
 	defer c.Close()
 	if c.Layout != LayoutHubFolder || c.Path != root || !strings.Contains(c.Weights, filepath.Join("snapshots", "bbbb")) {
 		t.Errorf("layout %q, path %s, weights %s", c.Layout, c.Path, c.Weights)
+	}
+	// The identity a store records is the hash of the weights file the
+	// entry resolves to, whichever path names it.
+	blob, err := os.ReadFile(filepath.Join(blobs, "open_clip_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%x", sha256.Sum256(blob))
+	for _, p := range []string{root, c.Weights, filepath.Join(root, "snapshots", "aaaa"), filepath.Join(blobs, "open_clip_model.safetensors")} {
+		if w, err := WeightsFile(p); err != nil || (p == root && w != c.Weights) {
+			t.Errorf("WeightsFile(%s) = %s, %v; want %s", p, w, err, c.Weights)
+		}
+		if got, err := Digest(p); err != nil || got != want {
+			t.Errorf("Digest(%s) = %s, %v; want %s", p, got, err, want)
+		}
+	}
+	if _, err := Digest(filepath.Join(root, "missing")); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Digest of a missing path: %v", err)
 	}
 	if _, err := c.Resolve(nil); err != nil {
 		t.Fatal(err)

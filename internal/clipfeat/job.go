@@ -161,6 +161,7 @@ func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc s
 		return base, err
 	}
 	base.Examples = sized{n: data.DS.Len(), p: m.NumParams()}
+	base.Digest = clipckpt.Digest
 	base.ConfigHash = m.Config.Hash()
 	base.DataFingerprint = data.DS.Fingerprint()
 	base.ImageTransform = data.Transform.String()

@@ -30,8 +30,12 @@ func (s ProjectorSpec) NewProjector(modelID int, p int64, workers int) (*project
 type TrainJob struct {
 	SaveDir    string
 	ModelID    int
-	Checkpoint string // path, recorded with its SHA-256
-	Examples   Examples
+	Checkpoint string // path, recorded with its Digest
+	// Digest returns the identity (a hex SHA-256) of the checkpoint at a
+	// path; nil means FileSHA256. CLIP sets it to hash a model folder's
+	// weights file.
+	Digest   func(path string) (string, error)
+	Examples Examples
 	// Task, ConfigHash and DataFingerprint go into the store's metadata, so
 	// that a store is never filled with features of another model or data set.
 	Task, ConfigHash, DataFingerprint string
@@ -87,7 +91,11 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 	if err != nil {
 		return TrainSummary{}, err
 	}
-	sum, err := FileSHA256(job.Checkpoint)
+	digest := job.Digest
+	if digest == nil {
+		digest = FileSHA256
+	}
+	sum, err := digest(job.Checkpoint)
 	if err != nil {
 		return TrainSummary{}, err
 	}

@@ -92,7 +92,11 @@ type ExperimentJob struct {
 	// ModelIDs are the finalized checkpoints to average over.
 	ModelIDs []int
 	// Load pairs model id's checkpoint with the targets.
-	Load               func(id int, checkpoint string) (featurize.Examples, error)
+	Load func(id int, checkpoint string) (featurize.Examples, error)
+	// Digest is the featurize job's (featurize.TrainJob.Digest): the
+	// checkpoint's identity, checked against the one recorded; nil means
+	// featurize.FileSHA256.
+	Digest             func(path string) (string, error)
 	Projector          featurize.ProjectorSpec
 	BatchSize, Workers int
 	Progress           ProgressFunc
@@ -144,7 +148,11 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		sum, err := featurize.FileSHA256(meta.Checkpoint)
+		digest := job.Digest
+		if digest == nil {
+			digest = featurize.FileSHA256
+		}
+		sum, err := digest(meta.Checkpoint)
 		if err != nil {
 			return "", fmt.Errorf("model %d: checkpoint: %w (it was featurized from this path; restore the file)", id, err)
 		}
