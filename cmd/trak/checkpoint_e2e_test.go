@@ -172,3 +172,37 @@ func TestCheckpointFolders(t *testing.T) {
 		t.Errorf("the hub folder's weights file alone (open_clip_config.json beside it) gave other gradients than the folder (%v)", err)
 	}
 }
+
+// TestExifTranspose: exif_transpose changes the pixels of a photo whose EXIF
+// orientation turns it, is recorded in the store, and a featurize or score
+// run with the other setting is refused.
+func TestExifTranspose(t *testing.T) {
+	dir := clipFixture(t, 8, 1)
+	photo, err := os.ReadFile("../../internal/imageprep/testdata/in/orient6_le.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "img000.png"), photo, 0o644)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\ntargets: train.csv\nexp: self\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 16\nsim_batch_size: 4\n")
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "stored")
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "upright", "--exif-transpose")
+	for store, want := range map[string]string{"stored": "exif_transpose=false", "upright": "exif_transpose=true"} {
+		meta, _ := os.ReadFile(filepath.Join(dir, store, "metadata.json"))
+		if !strings.Contains(string(meta), want) {
+			t.Errorf("%s/metadata.json does not record %s:\n%s", store, want, meta)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "stored", "0", "embeddings_image.npy"))
+	b, _ := os.ReadFile(filepath.Join(dir, "upright", "0", "embeddings_image.npy"))
+	if len(a) == 0 || bytes.Equal(a, b) {
+		t.Error("the sideways photo has the same embedding turned upright or not")
+	}
+	if _, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--save-dir", "stored", "--exif-transpose", "--model-id", "1"); code == 0 || !strings.Contains(errOut, "image_transform") || !strings.Contains(errOut, "exif_transpose") {
+		t.Errorf("featurize with the other setting: exit %d, %s", code, errOut)
+	}
+	mustTrak(t, dir, "finalize", "--config", cfg, "--save-dir", "stored")
+	if _, errOut, code := trak(t, dir, "score", "--config", cfg, "--save-dir", "stored", "--exif-transpose"); code == 0 || !strings.Contains(errOut, "exif_transpose=true") {
+		t.Errorf("score with the other setting: exit %d, %s", code, errOut)
+	}
+	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "stored")
+}

@@ -71,7 +71,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			return featurizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "data.format", "data.image_column", "data.caption_column", "image_mode", "max_pixels", "vocab_dir")
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "data.format", "data.image_column", "data.caption_column", "image_mode", "exif_transpose", "max_pixels", "vocab_dir")
 	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
 	return cmd
 }
@@ -177,7 +177,7 @@ func clipSetup(c config.Config) (clipfeat.Setup, error) {
 		Seed:        c.Projector.Seed,
 		// The rest of the transform takes open_clip's defaults; image_mode
 		// "auto" resolves per data set (clipfeat.ResolveImageMode).
-		Transform: imageprep.Transform{Mode: c.ImageMode},
+		Transform: imageprep.Transform{Mode: c.ImageMode, ExifTranspose: c.ExifTranspose},
 	}, nil
 }
 

@@ -18,15 +18,16 @@ import (
 
 // PreprocessOptions is what `trak preprocess` runs with.
 type PreprocessOptions struct {
-	IO           *IOStreams
-	Images       []string // image files, or
-	Data         string   // a data set (CSV/TSV, tar shards, folder)
-	Out          string
-	Size         int
-	MaxPixels    int64
-	OnBadExample string // fail or skip
-	Workers      int
-	ImageMode    string // auto, native or rgb
+	IO            *IOStreams
+	Images        []string // image files, or
+	Data          string   // a data set (CSV/TSV, tar shards, folder)
+	Out           string
+	Size          int
+	MaxPixels     int64
+	OnBadExample  string // fail or skip
+	Workers       int
+	ImageMode     string // auto, native or rgb
+	ExifTranspose bool
 }
 
 func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptions) error) *cobra.Command {
@@ -88,6 +89,7 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 	cmd.Flags().Int64Var(&opts.MaxPixels, "max-pixels", imageprep.DefaultMaxPixels, "Refuse images with more pixels than this (decompression-bomb guard)")
 	cmd.Flags().StringVar(&opts.OnBadExample, "on-bad-example", "fail", "What an unreadable image does: fail, or skip (zeros, reported)")
 	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "Images decoded in parallel (0 = all cores)")
+	cmd.Flags().BoolVar(&opts.ExifTranspose, "exif-transpose", false, "Turn images upright by their EXIF orientation first (PIL's ImageOps.exif_transpose; open_clip does not)")
 	cmd.Flags().StringVar(&opts.ImageMode, "image-mode", "auto", "native (resize in the image's own mode, then RGB), rgb (RGB first), or auto: rgb for tar shards, native otherwise")
 	return cmd
 }
@@ -122,6 +124,7 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	}
 	tr := imageprep.DefaultTransform(s)
 	tr.Mode = mode
+	tr.ExifTranspose = opts.ExifTranspose
 	partial := opts.Out + ".partial"
 	os.Remove(partial)
 	f, err := npy.Create(partial, npy.Header{DType: npy.Float32, Shape: []int{n, 3, s, s}})
@@ -132,7 +135,7 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	defer f.Close()
 	out := f.Float32s()
 	prep := func(row int, data []byte, name string) error {
-		img, err := imageprep.Decode(bytes.NewReader(data), name, opts.MaxPixels)
+		img, err := imageprep.Decode(bytes.NewReader(data), name, tr.DecodeOptions(opts.MaxPixels))
 		if err != nil {
 			return err
 		}

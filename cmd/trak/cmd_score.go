@@ -60,7 +60,7 @@ func newCmdScore(io *IOStreams, runF func(context.Context, *ScoreOptions) error)
 			return scoreRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "image_mode", "vocab_dir")
+	kf = bindKeyFlags(cmd, "save_dir", "targets", "exp", "skip_unfinished", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "image_mode", "exif_transpose", "vocab_dir")
 	return cmd
 }
 

@@ -41,7 +41,7 @@ func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error)
 	}
 	prepare := func(row int, data []byte, caption string) (input, error) {
 		ref, _ := d.DS.Describe(row)
-		img, err := imageprep.Decode(bytes.NewReader(data), ref, d.MaxPixels)
+		img, err := imageprep.Decode(bytes.NewReader(data), ref, d.Transform.DecodeOptions(d.MaxPixels))
 		if err != nil {
 			return input{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/clip"
@@ -210,6 +211,9 @@ func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath strin
 	if err != nil {
 		return nil, err
 	}
+	if err := sameTransform(st.Meta.ImageTransform, data.Transform); err != nil {
+		return nil, err
+	}
 	t, err := st.Table(modelID, m.Config.EmbedDim)
 	if err != nil {
 		return nil, err
@@ -219,4 +223,20 @@ func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath strin
 		return nil, fmt.Errorf("model %d: %d train rows have no embeddings: run `trak featurize --model-id %d` again", modelID, n, modelID)
 	}
 	return s.examples(m, data, t, modelID, false), nil
+}
+
+// sameTransform checks that targets are preprocessed as the train set was
+// (train, the store's image_transform; "" in stores older than the field):
+// everything but the image mode, which is chosen per data set and recorded
+// per experiment.
+func sameTransform(train string, targets imageprep.Transform) error {
+	if train == "" {
+		return nil
+	}
+	_, want, _ := strings.Cut(train, " ")
+	_, got, _ := strings.Cut(targets.String(), " ")
+	if got != want {
+		return fmt.Errorf("the targets would be preprocessed as %q, the train set was featurized with %q (apart from the image mode): set exif_transpose, and give the checkpoints' image settings, as when featurizing", got, want)
+	}
+	return nil
 }

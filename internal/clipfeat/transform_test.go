@@ -49,7 +49,7 @@ func TestImageTransform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tr.String(); got != "rgb squash bilinear 64 mean=0.5,0.5,0.5 std=0.5,0.5,0.5" {
+	if got := tr.String(); got != "rgb squash bilinear 64 mean=0.5,0.5,0.5 std=0.5,0.5,0.5 exif_transpose=false" {
 		t.Errorf("got %s", got)
 	}
 	s.Transform.Size = 32

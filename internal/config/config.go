@@ -51,6 +51,7 @@ type Config struct {
 	CaptionColumn string
 	MaxPixels     int
 	ImageMode     string
+	ExifTranspose bool
 	VocabDir      string
 
 	// File is the config file that was read, or "" when none was given.
@@ -182,11 +183,15 @@ func Load(src Sources) (Config, error) {
 	integer("workers", &c.Workers)
 	str("exp", &c.Exp)
 	str("targets", &c.Targets)
-	if b, err := cast.ToBoolE(v.Get("skip_unfinished")); err != nil {
-		errs = append(errs, fmt.Errorf("skip_unfinished (from %s): want true or false, got %q", source("skip_unfinished"), fmt.Sprint(v.Get("skip_unfinished"))))
-	} else {
-		c.SkipUnfinished = b
+	boolean := func(key string, dst *bool) {
+		if b, err := cast.ToBoolE(v.Get(key)); err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): want true or false, got %q", key, source(key), fmt.Sprint(v.Get(key))))
+		} else {
+			*dst = b
+		}
 	}
+	boolean("skip_unfinished", &c.SkipUnfinished)
+	boolean("exif_transpose", &c.ExifTranspose)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
@@ -410,6 +415,7 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "sim_batch_size: %d\n", c.SimBatchSize)
 	fmt.Fprintf(&b, "data:\n  format: %s\n  image_column: %s\n  caption_column: %s\n", q(c.DataFormat), q(c.ImageColumn), q(c.CaptionColumn))
 	fmt.Fprintf(&b, "image_mode: %s\n", q(c.ImageMode))
+	fmt.Fprintf(&b, "exif_transpose: %t\n", c.ExifTranspose)
 	fmt.Fprintf(&b, "max_pixels: %d\n", c.MaxPixels)
 	fmt.Fprintf(&b, "vocab_dir: %s\n", q(c.VocabDir))
 	return b.String()

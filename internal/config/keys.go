@@ -23,6 +23,7 @@ var Keys = []Key{
 	{Name: "data.image_column", Default: "filepath", Doc: "clip: CSV/TSV column holding image paths (relative to the file)"},
 	{Name: "data.caption_column", Default: "title", Doc: "clip: CSV/TSV column holding captions"},
 	{Name: "image_mode", Default: "auto", Doc: "clip: native resizes an image in its own mode then converts to RGB (open_clip's preprocess(Image.open(path)), its CSV loader), rgb converts to RGB first (open_clip's webdataset loader); auto: rgb for webdataset shards, native otherwise (per data set)"},
+	{Name: "exif_transpose", Default: false, Doc: "clip: turn images upright by their EXIF orientation before preprocessing (PIL's ImageOps.exif_transpose); false uses them as stored, as open_clip does in training"},
 	{Name: "max_pixels", Default: 89478485, Doc: "clip: refuse images with more pixels than this (decompression-bomb guard)"},
 	{Name: "vocab_dir", Default: "", Path: true, Doc: "clip: folder with a Hugging Face vocab.json and merges.txt; empty uses the built-in CLIP vocabulary"},
 	{Name: "model_id", Default: 0, Doc: "id of the checkpoint being featurized; each id gets its own projection"},

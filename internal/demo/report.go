@@ -53,7 +53,7 @@ func buildReport(scores []float32, trainDS, targetDS *dataset.Dataset, targets, 
 			return reportItem{}, err
 		}
 		ref, _ := ds.Describe(i)
-		img, err := imageprep.Decode(bytes.NewReader(data), ref, imageprep.DefaultMaxPixels)
+		img, err := imageprep.Decode(bytes.NewReader(data), ref, imageprep.DecodeOptions{})
 		if err != nil {
 			return reportItem{}, err
 		}

@@ -11,7 +11,7 @@ import (
 // JPEG at quality 90, a typical web image.
 func benchJPEG(b *testing.B) []byte {
 	b.Helper()
-	img, err := DecodeFile(filepath.Join("testdata", "in", "photo_coffee.jpg"), 0)
+	img, err := DecodeFile(filepath.Join("testdata", "in", "photo_coffee.jpg"), DecodeOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func BenchmarkDecodeJPEG(b *testing.B) {
 	data := benchJPEG(b)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := Decode(bytes.NewReader(data), "bench", 0); err != nil {
+		if _, err := Decode(bytes.NewReader(data), "bench", DecodeOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -42,7 +42,7 @@ func BenchmarkDecodeJPEG(b *testing.B) {
 
 // BenchmarkPreprocess: a decoded 1000×750 image to the 3×224×224 tensor.
 func BenchmarkPreprocess(b *testing.B) {
-	img, err := Decode(bytes.NewReader(benchJPEG(b)), "bench", 0)
+	img, err := Decode(bytes.NewReader(benchJPEG(b)), "bench", DecodeOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func BenchmarkDecodePreprocess(b *testing.B) {
 	data := benchJPEG(b)
 	dst := make([]float32, 3*224*224)
 	for b.Loop() {
-		img, err := Decode(bytes.NewReader(data), "bench", 0)
+		img, err := Decode(bytes.NewReader(data), "bench", DecodeOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func BenchmarkDecodePreprocessParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		dst := make([]float32, 3*224*224)
 		for pb.Next() {
-			img, err := Decode(bytes.NewReader(data), "bench", 0)
+			img, err := Decode(bytes.NewReader(data), "bench", DecodeOptions{})
 			if err != nil {
 				b.Error(err)
 				return

@@ -59,51 +59,63 @@ func sniff(b []byte) (format, bool) {
 	return "", false
 }
 
+// DecodeOptions configures Decode.
+type DecodeOptions struct {
+	// MaxPixels limits width × height; 0 means DefaultMaxPixels, a negative
+	// value no limit.
+	MaxPixels int64
+	// ExifTranspose turns the image upright by its EXIF orientation, as
+	// ImageOps.exif_transpose does. open_clip does not (neither its CSV
+	// loader nor its webdataset decoder), so it is off by default and the
+	// image is used as stored, the way the model saw it in training.
+	ExifTranspose bool
+}
+
 // DecodeFile reads and decodes the image file at path; see Decode.
-func DecodeFile(path string, maxPixels int64) (image.Image, error) {
+func DecodeFile(path string, opts DecodeOptions) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("imageprep: %w", err)
 	}
 	defer f.Close()
-	return Decode(f, path, maxPixels)
+	return Decode(f, path, opts)
 }
 
 // Decode reads an image from r. The format (PNG, JPEG, GIF, BMP, TIFF, WebP)
 // is recognised from the content; name identifies the image in errors.
 //
-// The header is read first and an image with more than maxPixels pixels
-// (width × height) is refused with an error wrapping ErrTooLarge before any
-// pixel memory is allocated; maxPixels 0 means DefaultMaxPixels, a negative
-// value no limit. Corrupt or truncated data gives an error naming the image
-// (a decoder panic on malformed input is turned into an error too).
+// The header is read first and an image with more than opts.MaxPixels
+// pixels (width × height) is refused with an error wrapping ErrTooLarge
+// before any pixel memory is allocated. Corrupt or truncated data gives an
+// error naming the image (a decoder panic on malformed input is turned into
+// an error too).
 //
-// The image is returned as the reference (PIL) would present it, in a Go
-// type that tells the reference's mode (see native.go):
+// The image is returned as the reference (PIL's Image.open) would present
+// it, in a Go type that tells the reference's mode (see native.go), turned
+// by its EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) only with
+// opts.ExifTranspose, except a TIFF's Orientation tag, which the reference
+// applies when it loads the image and which is therefore always applied:
 //
-//   - JPEG: EXIF orientation applied; Y'CbCr converted to RGB as libjpeg does
-//     (see ToRGB), as *RGB; grayscale and CMYK as *image.Gray and
+//   - JPEG: Y'CbCr converted to RGB as libjpeg does (see ToRGB), as *RGB; grayscale and CMYK as *image.Gray and
 //     *image.CMYK.
 //   - PNG, TIFF, BMP: the decoder's image (RGBA, NRGBA, Gray, Gray16,
 //     Paletted, ...), except where the reference's mode differs: 1-bit gray
 //     as *Bilevel, gray with a tRNS colour as *image.Gray (or *image.Gray16),
 //     colour with a tRNS colour as *RGB, 16-bit gray TIFF as *TIFFGray16, a
 //     BMP with a black/white or gray-ramp palette as *Bilevel or
-//     *image.Gray, a 32-bit BMP without alpha masks as *RGB. EXIF
-//     orientation (PNG eXIf chunk, TIFF Orientation tag) turns the image in
-//     its own type.
+//     *image.Gray, a 32-bit BMP without alpha masks as *RGB. Orientation
+//     turns the image in its own type.
 //   - GIF: the first frame placed on the logical screen, the rest of the
 //     screen filled with the transparent index (or index 0), as
 //     *image.Paletted with every colour table entry's stored colour
 //     (including the transparent one), or *image.Gray when the table is the
 //     gray ramp.
 //   - WebP: lossless as *image.NRGBA, lossy converted to RGB as libwebp
-//     does (see webpToRGB), as *RGB or, with alpha, *image.NRGBA; EXIF
-//     orientation applied.
+//     does (see webpToRGB), as *RGB or, with alpha, *image.NRGBA.
 //
 // Animated WebP and multi-frame GIF yield their first frame where the Go
 // decoders support it (animated WebP is refused).
-func Decode(r io.Reader, name string, maxPixels int64) (image.Image, error) {
+func Decode(r io.Reader, name string, opts DecodeOptions) (image.Image, error) {
 	// Recognise the format before reading everything, so that a large file
 	// of another kind is refused at once.
 	br := bufio.NewReader(r)
@@ -121,10 +133,10 @@ func Decode(r io.Reader, name string, maxPixels int64) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imageprep: %s: reading: %w", name, err)
 	}
-	return decodeBytes(data, name, maxPixels)
+	return decodeBytes(data, name, opts)
 }
 
-func decodeBytes(data []byte, name string, maxPixels int64) (image.Image, error) {
+func decodeBytes(data []byte, name string, opts DecodeOptions) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("imageprep: %s: empty file: %w", name, ErrFormat)
 	}
@@ -132,6 +144,7 @@ func decodeBytes(data []byte, name string, maxPixels int64) (image.Image, error)
 	if !ok {
 		return nil, fmt.Errorf("imageprep: %s: %w", name, ErrFormat)
 	}
+	maxPixels := opts.MaxPixels
 	if maxPixels == 0 {
 		maxPixels = DefaultMaxPixels
 	}
@@ -148,7 +161,7 @@ func decodeBytes(data []byte, name string, maxPixels int64) (image.Image, error)
 	}
 	img, err := guarded(func() (image.Image, error) { return decodeRaw(f, data) })
 	if err == nil {
-		img, err = finish(f, img, data)
+		img, err = finish(f, img, data, opts.ExifTranspose)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("imageprep: %s: corrupt %s data: %w", name, f, err)
@@ -208,16 +221,23 @@ func decodeRaw(f format, data []byte) (image.Image, error) {
 
 // finish turns a Go decoder's image into what the reference presents (see
 // Decode): the reference's pixels, in a Go type that tells the reference's
-// mode (modeOf), turned by the EXIF orientation.
-func finish(f format, m image.Image, data []byte) (image.Image, error) {
+// mode (modeOf), turned by the EXIF orientation when transpose is set (a
+// TIFF's always).
+func finish(f format, m image.Image, data []byte, transpose bool) (image.Image, error) {
+	exif := func(m image.Image, orientation func([]byte) int) image.Image {
+		if !transpose {
+			return m
+		}
+		return orientImage(m, orientation(data))
+	}
 	switch f {
 	case fmtPNG:
-		return orientImage(pngMode(m, data), pngOrientation(data)), nil
+		return exif(pngMode(m, data), pngOrientation), nil
 	case fmtJPEG:
 		if ycc, ok := m.(*image.YCbCr); ok {
 			m = jpegToRGB(ycc)
 		}
-		return orientImage(m, jpegOrientation(data)), nil
+		return exif(m, jpegOrientation), nil
 	case fmtGIF:
 		if p, ok := m.(*image.Paletted); ok {
 			return gifCanvas(p, data)
@@ -234,7 +254,7 @@ func finish(f format, m image.Image, data []byte) (image.Image, error) {
 		case *image.NYCbCrA:
 			m = withAlpha(webpToRGB(&y.YCbCr), y.A, y.AStride)
 		}
-		return orientImage(m, webpOrientation(data)), nil
+		return exif(m, webpOrientation), nil
 	}
 	return m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"image"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 // names it (and wraps target, if given).
 func expectError(t *testing.T, path string, target error) error {
 	t.Helper()
-	img, err := DecodeFile(path, 0)
+	img, err := DecodeFile(path, DecodeOptions{})
 	if err == nil {
 		t.Fatalf("%s: decoded a %v image, want an error", path, img.Bounds())
 	}
@@ -152,7 +153,7 @@ func TestPixelLimit(t *testing.T) {
 			}
 			// Without a limit the header passes and the missing data fails
 			// (the PNG decoder allocates nothing before the first IDAT).
-			_, err = Decode(bytes.NewReader(data), "huge", -1)
+			_, err = Decode(bytes.NewReader(data), "huge", DecodeOptions{MaxPixels: -1})
 			if err == nil || errors.Is(err, ErrTooLarge) {
 				t.Errorf("unlimited: got %v, want a corrupt-data error", err)
 			}
@@ -160,10 +161,10 @@ func TestPixelLimit(t *testing.T) {
 	}
 	// A configurable limit: rgb_odd.png is 97×61 = 5917 pixels.
 	path := filepath.Join("testdata", "in", "rgb_odd.png")
-	if _, err := DecodeFile(path, 5917); err != nil {
+	if _, err := DecodeFile(path, DecodeOptions{MaxPixels: 5917}); err != nil {
 		t.Errorf("at the limit: %v", err)
 	}
-	_, err := DecodeFile(path, 5916)
+	_, err := DecodeFile(path, DecodeOptions{MaxPixels: 5916})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "5916") {
 		t.Errorf("over the limit: got %v", err)
 	}
@@ -211,7 +212,7 @@ func TestCorruptFiles(t *testing.T) {
 	})
 	t.Run("missing", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "absent.png")
-		if _, err := DecodeFile(p, 0); err == nil || !strings.Contains(err.Error(), p) {
+		if _, err := DecodeFile(p, DecodeOptions{}); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("got %v", err)
 		}
 		if err := PreprocessFile(p, Options{Size: 8}, make([]float32, 3*64)); err == nil || !strings.Contains(err.Error(), p) {
@@ -223,11 +224,11 @@ func TestCorruptFiles(t *testing.T) {
 // TestFormatByContent: the extension is ignored.
 func TestFormatByContent(t *testing.T) {
 	p := writeTemp(t, "actually-a-jpeg.png", readFixture(t, "sub420.jpg"))
-	a, err := DecodeFile(p, 0)
+	a, err := DecodeFile(p, DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := DecodeFile(filepath.Join("testdata", "in", "sub420.jpg"), 0)
+	b, err := DecodeFile(filepath.Join("testdata", "in", "sub420.jpg"), DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,12 +267,21 @@ func FuzzDecode(f *testing.F) {
 	}
 	dst := make([]float32, 3*8*8)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := Decode(bytes.NewReader(data), "fuzz-input", 1<<16)
+		img, err := Decode(bytes.NewReader(data), "fuzz-input", DecodeOptions{MaxPixels: 1 << 16})
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz-input") {
 				t.Fatalf("error %q does not name the input", err)
 			}
 			return
+		}
+		// Turned upright, the same data decodes too, to an image of the
+		// same size or its transpose.
+		up, err := Decode(bytes.NewReader(data), "fuzz-input", DecodeOptions{MaxPixels: 1 << 16, ExifTranspose: true})
+		if err != nil {
+			t.Fatalf("decodes as stored but not with ExifTranspose: %v", err)
+		}
+		if a, b := img.Bounds().Size(), up.Bounds().Size(); a != b && a != (image.Point{b.Y, b.X}) {
+			t.Fatalf("as stored %v, upright %v", a, b)
 		}
 		rgb := ToRGB(img)
 		b := img.Bounds()

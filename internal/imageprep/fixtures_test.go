@@ -196,7 +196,7 @@ func TestFixtures(t *testing.T) {
 	for _, f := range m.Fixtures {
 		tol := toleranceFor(f)
 		path := filepath.Join("testdata", "in", f.File)
-		img, err := DecodeFile(path, 0)
+		img, err := DecodeFile(path, DecodeOptions{ExifTranspose: true})
 		if tol.unsupported {
 			if err == nil || !strings.Contains(err.Error(), path) {
 				t.Errorf("%s: got error %v, want one naming the file (%s)", f.File, err, tol.why)

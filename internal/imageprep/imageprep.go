@@ -4,11 +4,12 @@
 //
 // The reference is, with Pillow 9.4 and torchvision 0.14,
 //
-//	im = ImageOps.exif_transpose(PIL.Image.open(f))
+//	im = PIL.Image.open(f)
 //	x  = Compose([Resize(S, interpolation=BICUBIC), CenterCrop(S),
 //	              convert("RGB"), ToTensor(), Normalize(Mean, Std)])(im)
 //
-// in native mode (the image resized in its own mode, as open_clip's
+// (with im = ImageOps.exif_transpose(im) first when the transform's
+// ExifTranspose is set) in native mode (the image resized in its own mode, as open_clip's
 // preprocess(Image.open(path)) does), or with convert("RGB") moved first in
 // rgb mode (open_clip's webdataset loader); Transform configures the rest as
 // open_clip's preprocess_cfg does (see transform.go and native.go). Decoding
@@ -55,6 +56,8 @@ type Options struct {
 	// MaxPixels limits width × height of the decoded image; 0 means
 	// DefaultMaxPixels, a negative value means no limit.
 	MaxPixels int64
+	// ExifTranspose turns the image upright first (DecodeOptions).
+	ExifTranspose bool
 }
 
 // Mean and Std are the per-channel normalisation constants of CLIP's image
@@ -163,7 +166,8 @@ func Preprocess(img image.Image, size int, dst []float32) {
 	Normalize(ResizeCrop(ToRGB(img), size), dst)
 }
 
-// PreprocessFile decodes the image at path (DecodeFile, with opt.MaxPixels)
+// PreprocessFile decodes the image at path (DecodeFile, with opt.MaxPixels
+// and opt.ExifTranspose)
 // and preprocesses it into dst (Preprocess, with opt.Size).
 func PreprocessFile(path string, opt Options, dst []float32) error {
 	if opt.Size <= 0 {
@@ -172,7 +176,7 @@ func PreprocessFile(path string, opt Options, dst []float32) error {
 	if len(dst) != 3*opt.Size*opt.Size {
 		return fmt.Errorf("imageprep: %s: output has length %d, want 3·%d·%d", path, len(dst), opt.Size, opt.Size)
 	}
-	img, err := DecodeFile(path, opt.MaxPixels)
+	img, err := DecodeFile(path, DecodeOptions{MaxPixels: opt.MaxPixels, ExifTranspose: opt.ExifTranspose})
 	if err != nil {
 		return err
 	}

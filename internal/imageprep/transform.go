@@ -49,6 +49,15 @@ type Transform struct {
 	ResizeMode    string     // "shortest", "longest" or "squash"
 	FillColor     int        // padding value for "longest" (0..255)
 	Mode          string     // "native" or "rgb"
+	// ExifTranspose turns images upright by their EXIF orientation before
+	// the transform (see DecodeOptions); open_clip does not.
+	ExifTranspose bool
+}
+
+// DecodeOptions returns the options to decode images for t with, under the
+// pixel limit maxPixels (see DecodeOptions.MaxPixels).
+func (t Transform) DecodeOptions(maxPixels int64) DecodeOptions {
+	return DecodeOptions{MaxPixels: maxPixels, ExifTranspose: t.ExifTranspose}
 }
 
 // CLIP's normalisation constants (OpenAI's, open_clip's defaults).
@@ -108,9 +117,9 @@ func (t Transform) Validate() error {
 // String is a canonical one-line description, equal for transforms that
 // give the same tensors, e.g.
 //
-//	native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711
+//	native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif_transpose=false
 //
-// ("longest" adds fill=N).
+// ("longest" adds fill=N before exif_transpose).
 func (t Transform) String() string {
 	num := func(v [3]float64) string {
 		s := make([]string, 3)
@@ -123,7 +132,7 @@ func (t Transform) String() string {
 	if t.ResizeMode == ResizeLongest {
 		s += fmt.Sprintf(" fill=%d", t.FillColor)
 	}
-	return s
+	return s + " exif_transpose=" + strconv.FormatBool(t.ExifTranspose)
 }
 
 // filter is the resampling filter of t.Interpolation.

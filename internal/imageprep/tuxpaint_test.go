@@ -43,7 +43,7 @@ func TestTuxpaintStamps(t *testing.T) {
 			t.Logf("%s: installed stamp differs from the one the reference was made from; skipped", r.File)
 			continue
 		}
-		img, err := DecodeFile(path, 0)
+		img, err := DecodeFile(path, DecodeOptions{ExifTranspose: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestTuxpaintStamps(t *testing.T) {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".png") || (testing.Short() && n >= 40) {
 			return err
 		}
-		img, err := DecodeFile(path, 0)
+		img, err := DecodeFile(path, DecodeOptions{ExifTranspose: true})
 		if err != nil || modeOf(img) != "RGBA" {
 			return nil
 		}

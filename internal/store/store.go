@@ -159,7 +159,7 @@ func (s *Store) Check(want Metadata) error {
 	add("train_size", have.TrainSize, want.TrainSize, "train_data")
 	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, "train_data")
 	if !(have.ImageTransform == "" && isLegacyImageTransform(want.ImageTransform)) {
-		add("image_transform", quoted(have.ImageTransform), quoted(want.ImageTransform), "image_mode, and the model's image settings")
+		add("image_transform", quoted(have.ImageTransform), quoted(want.ImageTransform), "image_mode, exif_transpose, and the model's image settings")
 	}
 	add("projector", have.Projector, want.Projector, "projector.type")
 	add("k", have.K, want.K, "projector.dim")
@@ -172,12 +172,13 @@ func (s *Store) Check(want Metadata) error {
 }
 
 // isLegacyImageTransform reports whether t is the transform every CLIP
-// store got before image_transform was recorded (convert to RGB, then
-// open_clip's default transform), so that such a store, which lacks the
-// field, stays usable with image_mode: rgb.
+// store got before image_transform was recorded (EXIF orientation applied,
+// convert to RGB, then open_clip's default transform), so that such a
+// store, which lacks the field, stays usable with image_mode: rgb and
+// exif_transpose: true.
 func isLegacyImageTransform(t string) bool {
 	return strings.HasPrefix(t, "rgb shortest bicubic ") &&
-		strings.HasSuffix(t, " mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711")
+		strings.HasSuffix(t, " mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif_transpose=true")
 }
 
 // quoted shows a string field in a mismatch, "(none)" when empty.

@@ -214,10 +214,12 @@ func TestExperimentsConcurrent(t *testing.T) {
 
 // TestCheckImageTransform: a different image transform is a mismatch naming
 // image_mode; a store made before the field existed accepts the transform
-// trak used then (RGB first, open_clip's defaults) and nothing else.
+// trak used then (EXIF orientation applied, RGB first, open_clip's
+// defaults) and nothing else.
 func TestCheckImageTransform(t *testing.T) {
-	const rgb = "rgb shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711"
-	const native = "native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711"
+	const rgb = "rgb shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif_transpose=true"
+	const native = "native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif_transpose=false"
+	const rgbStored = "rgb shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif_transpose=false"
 	s := &Store{Dir: "x", Meta: Metadata{Task: "clip", ImageTransform: native}}
 	if err := s.Check(Metadata{Task: "clip", ImageTransform: native}); err != nil {
 		t.Fatal(err)
@@ -230,7 +232,12 @@ func TestCheckImageTransform(t *testing.T) {
 	if err := legacy.Check(Metadata{Task: "clip", ImageTransform: rgb}); err != nil {
 		t.Errorf("legacy store with the rgb default: %v", err)
 	}
-	if err := legacy.Check(Metadata{Task: "clip", ImageTransform: native}); err == nil || !strings.Contains(err.Error(), "(none)") {
-		t.Errorf("legacy store with native: %v", err)
+	for _, other := range []string{native, rgbStored} {
+		if err := legacy.Check(Metadata{Task: "clip", ImageTransform: other}); err == nil || !strings.Contains(err.Error(), "(none)") {
+			t.Errorf("legacy store with %s: %v", other, err)
+		}
+	}
+	if err := s.Check(Metadata{Task: "clip", ImageTransform: strings.Replace(native, "=false", "=true", 1)}); err == nil || !strings.Contains(err.Error(), "exif_transpose") {
+		t.Errorf("exif_transpose changed: %v", err)
 	}
 }

@@ -52,6 +52,11 @@ What it builds
       (b) real photos from Debian python3-skimage's data directory (astronaut,
           coffee, chelsea), downscaled with PIL and stored as JPEG.
 
+    As stored: for every fixture whose EXIF orientation turns it (JPEG APP1,
+    PNG eXIf, WebP EXIF), results marked "as_stored" hold both modes at
+    S = 224 and 32 for the image as PIL.Image.open gives it, without
+    exif_transpose: what open_clip's loaders resize, and trak's default.
+
     Native mode: every fixture also has its expected output under
     open_clip's transform applied to the image in its own mode (native,
     preprocess(Image.open(path))) and after convert("RGB") (rgb), for the
@@ -249,6 +254,15 @@ def reference_native(path):
     return im
 
 
+def reference_stored(path):
+    """The image as PIL.Image.open gives it, without exif_transpose: what
+    open_clip's loaders resize (PIL applies a TIFF's Orientation tag itself
+    when it loads the image)."""
+    im = Image.open(path)
+    im.load()
+    return im
+
+
 # ResizeKeepRatio and CenterCropOrPad, written from open_clip's transform.py
 # (open_clip is not installable here): the "longest" resize mode.
 class ResizeKeepRatio:
@@ -342,6 +356,16 @@ def build_expectations():
                 except ValueError as e:  # e.g. Pillow cannot resize mode I;16
                     r["error"] = str(e)
                 m["results"].append(r)
+        # Without exif_transpose (open_clip's own reading, trak's default):
+        # the image as stored, for the fixtures whose EXIF orientation turns
+        # them (a TIFF's tag is applied by PIL on load either way).
+        stored = reference_stored(path)
+        if stored.size != native.size or not np.array_equal(np.asarray(stored.convert("RGB")), np.asarray(rgb)):
+            for key in ("d224", "d32"):
+                t = TRANSFORMS[key]
+                for mode, im in (("native", stored), ("rgb", stored.convert("RGB"))):
+                    out = geometric(t)(im).convert("RGB")
+                    m["results"].append({"transform": key, "mode": mode, "as_stored": True, "want": store(np.asarray(out))})
         # The complete torchvision output of one native-mode transform, for
         # an end-to-end check of the RGBa round trip and the CHW layout.
         if m["file"] == "rgba_gradient.png":
