@@ -197,11 +197,11 @@ func TestExifTranspose(t *testing.T) {
 	if len(a) == 0 || bytes.Equal(a, b) {
 		t.Error("the sideways photo has the same embedding turned upright or not")
 	}
-	if _, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--save-dir", "stored", "--exif-transpose", "--model-id", "1"); code == 0 || !strings.Contains(errOut, "image_transform") || !strings.Contains(errOut, "exif_transpose") {
+	if _, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--save-dir", "stored", "--exif-transpose", "--model-id", "1"); code == 0 || !strings.Contains(errOut, "exif_transpose: the store was featurized with false, this run sets true") {
 		t.Errorf("featurize with the other setting: exit %d, %s", code, errOut)
 	}
 	mustTrak(t, dir, "finalize", "--config", cfg, "--save-dir", "stored")
-	if _, errOut, code := trak(t, dir, "score", "--config", cfg, "--save-dir", "stored", "--exif-transpose"); code == 0 || !strings.Contains(errOut, "exif_transpose=true") {
+	if _, errOut, code := trak(t, dir, "score", "--config", cfg, "--save-dir", "stored", "--exif-transpose"); code == 0 || !strings.Contains(errOut, "exif_transpose: the store was featurized with false, this run sets true") {
 		t.Errorf("score with the other setting: exit %d, %s", code, errOut)
 	}
 	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "stored")

@@ -14,6 +14,7 @@ import (
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/projection"
+	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/task"
 )
 
@@ -56,6 +57,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			if err != nil {
 				return err
 			}
+			c = withRecordedDefaults(c)
 			if err := require("save_dir", c.SaveDir, "checkpoint", c.Checkpoint, "train_data", c.TrainData); err != nil {
 				return err
 			}
@@ -103,6 +105,15 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		if err != nil {
 			return err
 		}
+		// Another checkpoint into an existing store takes the settings the
+		// store recorded where this run sets none (a conflicting one is
+		// refused); a missing or unreadable store is featurize.Train's
+		// to report.
+		if st, err := store.Open(c.SaveDir); err == nil {
+			if setup, err = setup.Recorded(st.Meta, func(key string) bool { return c.Set[key] }); err != nil {
+				return fmt.Errorf("store %s: %w", st.Dir, err)
+			}
+		}
 		setup.Data = dataSpec(c, c.TrainData)
 		job.DataColumns = map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
 		progress := func(desc string) func(int) func(int) { return opts.IO.progressFor(desc, "rows") }
@@ -140,6 +151,42 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		fmt.Fprintf(w, "model %d: %d rows of other shards are still to be featurized\n", c.ModelID, sum.Remaining)
 	}
 	return nil
+}
+
+// withRecordedDefaults returns c with the keys it leaves unset taken from
+// the store at save_dir, when there is one: the train set, its columns, the
+// task, the projection and the features dtype, so that another checkpoint
+// is featurized into a store with --save-dir and --checkpoint alone. Keys
+// that are set stay as they are (a conflict is then reported by the store's
+// check, naming the key).
+func withRecordedDefaults(c config.Config) config.Config {
+	if c.SaveDir == "" {
+		return c
+	}
+	st, err := store.Open(c.SaveDir)
+	if err != nil {
+		return c
+	}
+	m := st.Meta
+	fill := func(key string, dst *string, v string) {
+		if !c.Set[key] && v != "" {
+			*dst = v
+		}
+	}
+	fill("train_data", &c.TrainData, m.TrainData)
+	fill("task", &c.Task, m.Task)
+	fill("projector.type", &c.Projector.Type, m.Projector)
+	fill("features_dtype", &c.FeaturesDType, m.FeaturesDType)
+	fill("data.format", &c.DataFormat, m.DataColumns["format"])
+	fill("data.image_column", &c.ImageColumn, m.DataColumns["image_column"])
+	fill("data.caption_column", &c.CaptionColumn, m.DataColumns["caption_column"])
+	if !c.Set["projector.dim"] && m.Projector != string(projection.None) {
+		c.Projector.Dim = m.K
+	}
+	if !c.Set["projector.seed"] {
+		c.Projector.Seed = m.Seed
+	}
+	return c
 }
 
 func projectorSpec(c config.Config) featurize.ProjectorSpec {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -99,7 +100,17 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 		if err != nil {
 			return err
 		}
+		// What featurize recorded is used where this run sets nothing, and
+		// a contradicting setting is refused.
+		if setup, err = setup.Recorded(st.Meta, func(key string) bool { return c.Set[key] }); err != nil {
+			return fmt.Errorf("store %s: %w", st.Dir, err)
+		}
 		setup.Seed = st.Meta.Seed // negatives use the seed the train features used
+		for key, col := range map[string]*string{"data.image_column": &c.ImageColumn, "data.caption_column": &c.CaptionColumn} {
+			if recorded := st.Meta.DataColumns[strings.TrimPrefix(key, "data.")]; !c.Set[key] && recorded != "" {
+				*col = recorded
+			}
+		}
 		ds, err := dataset.Open(dataSpec(c, c.Targets))
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
@@ -166,6 +167,9 @@ func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc s
 	base.ConfigHash = m.Config.Hash()
 	base.DataFingerprint = data.DS.Fingerprint()
 	base.ImageTransform = data.Transform.String()
+	if base.CLIP, err = s.settings(m.Config, data); err != nil {
+		return base, err
+	}
 	base.Before = func(ctx context.Context, st *store.Store) (featurize.Examples, error) {
 		t, err := st.Table(base.ModelID, m.Config.EmbedDim)
 		if err != nil {
@@ -214,6 +218,12 @@ func (s Setup) TargetExamples(st *store.Store, modelID int, checkpointPath strin
 	if err := sameTransform(st.Meta.ImageTransform, data.Transform); err != nil {
 		return nil, err
 	}
+	if h := m.Config.Hash(); h != st.Meta.ModelConfigHash {
+		return nil, fmt.Errorf("model %d: checkpoint %s resolves to architecture %s, the store was featurized with %s: leave model_config unset to use the recorded one, or give the one featurize used", modelID, checkpointPath, short(h), short(st.Meta.ModelConfigHash))
+	}
+	if want := st.Meta.Tokenizer; want != "" && data.Tok.Identity() != want {
+		return nil, fmt.Errorf("model %d: the vocabulary differs from the one the train set was featurized with (%s, read from %s): leave vocab_dir unset to use the recorded one", modelID, short(want), vocabSource(st.Meta.VocabDir))
+	}
 	t, err := st.Table(modelID, m.Config.EmbedDim)
 	if err != nil {
 		return nil, err
@@ -233,10 +243,89 @@ func sameTransform(train string, targets imageprep.Transform) error {
 	if train == "" {
 		return nil
 	}
-	_, want, _ := strings.Cut(train, " ")
-	_, got, _ := strings.Cut(targets.String(), " ")
-	if got != want {
-		return fmt.Errorf("the targets would be preprocessed as %q, the train set was featurized with %q (apart from the image mode): set exif_transpose, and give the checkpoints' image settings, as when featurizing", got, want)
+	want, err := imageprep.ParseTransform(train)
+	if err != nil {
+		return fmt.Errorf("image_transform recorded in the store's metadata.json: %w", err)
+	}
+	want.Mode = targets.Mode
+	if want != targets {
+		_, w, _ := strings.Cut(want.String(), " ")
+		_, g, _ := strings.Cut(targets.String(), " ")
+		return fmt.Errorf("the targets would be preprocessed as %q, the train set was featurized with %q (apart from the image mode): set exif_transpose, and give the checkpoints' image settings, as when featurizing", g, w)
 	}
 	return nil
+}
+
+// settings returns the CLIP settings a store records for features of a
+// model of configuration cfg over data.
+func (s Setup) settings(cfg clip.Config, data *Data) (store.CLIPSettings, error) {
+	out := store.CLIPSettings{ModelConfig: cfg.JSON(), SimBatchSize: s.SimBatch, Tokenizer: data.Tok.Identity()}
+	if s.VocabDir != "" {
+		abs, err := filepath.Abs(s.VocabDir)
+		if err != nil {
+			return out, err
+		}
+		out.VocabDir = abs
+	}
+	return out, nil
+}
+
+// Recorded returns s with the settings a store recorded where the run did
+// not set them (set reports which config keys the run set), and an error
+// naming the key when the run set a value that contradicts the record.
+// Stores made before a setting was recorded leave it as the run has it.
+func (s Setup) Recorded(m store.Metadata, set func(key string) bool) (Setup, error) {
+	conflict := func(key string, store, run any) error {
+		return fmt.Errorf("%s: the store was featurized with %v, this run sets %v: remove %s from the run's settings (the store's value is used), or featurize into a new save_dir", key, store, run, key)
+	}
+	if len(m.ModelConfig) > 0 {
+		cfg, err := clip.ParseConfig(m.ModelConfig)
+		if err != nil {
+			return s, fmt.Errorf("model_config recorded in the store's metadata.json: %w", err)
+		}
+		switch {
+		case !set("model_config"):
+			s.ModelConfig = &cfg
+		case s.ModelConfig != nil && s.ModelConfig.Hash() != m.ModelConfigHash:
+			return s, conflict("model_config", "architecture "+short(m.ModelConfigHash), "architecture "+short(s.ModelConfig.Hash()))
+		}
+	}
+	if m.SimBatchSize != 0 {
+		if set("sim_batch_size") && s.SimBatch != m.SimBatchSize {
+			return s, conflict("sim_batch_size", m.SimBatchSize, s.SimBatch)
+		}
+		s.SimBatch = m.SimBatchSize
+	}
+	if !set("vocab_dir") && m.VocabDir != "" {
+		s.VocabDir = m.VocabDir
+	}
+	if m.ImageTransform != "" {
+		t, err := imageprep.ParseTransform(m.ImageTransform)
+		if err != nil {
+			return s, fmt.Errorf("image_transform recorded in the store's metadata.json: %w", err)
+		}
+		if set("exif_transpose") && s.Transform.ExifTranspose != t.ExifTranspose {
+			return s, conflict("exif_transpose", t.ExifTranspose, s.Transform.ExifTranspose)
+		}
+		// The image mode stays the run's: it is chosen per data set.
+		t.Mode = s.Transform.Mode
+		s.Transform = t
+	}
+	return s, nil
+}
+
+// short abbreviates a hash for messages.
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+// vocabSource names where a recorded vocabulary was read from.
+func vocabSource(dir string) string {
+	if dir == "" {
+		return "the built-in vocabulary"
+	}
+	return dir
 }

@@ -43,7 +43,10 @@ type TrainJob struct {
 	DataColumns                       map[string]string
 	// ImageTransform describes how images become model inputs (CLIP;
 	// imageprep.Transform.String), recorded and checked like ConfigHash.
-	ImageTransform     string
+	ImageTransform string
+	// CLIP holds the CLIP settings that change features (recorded and
+	// checked like ConfigHash); zero for other tasks.
+	CLIP               store.CLIPSettings
 	Projector          ProjectorSpec
 	FeaturesDType      string
 	BatchSize, Workers int
@@ -87,6 +90,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		K:                proj.Dim(),
 		Seed:             job.Projector.Seed,
 		FeaturesDType:    job.FeaturesDType,
+		CLIPSettings:     job.CLIP,
 	})
 	if err != nil {
 		return TrainSummary{}, err

@@ -135,6 +135,64 @@ func (t Transform) String() string {
 	return s + " exif_transpose=" + strconv.FormatBool(t.ExifTranspose)
 }
 
+// ParseTransform is the inverse of String. A description without the
+// exif_transpose field (written before the setting existed, when images
+// were always turned upright) parses with ExifTranspose true.
+func ParseTransform(s string) (Transform, error) {
+	bad := func(why string) (Transform, error) {
+		return Transform{}, fmt.Errorf("image transform %q: %s", s, why)
+	}
+	f := strings.Fields(s)
+	if len(f) < 6 {
+		return bad("want mode, resize mode, interpolation, size, mean=, std=")
+	}
+	t := Transform{Mode: f[0], ResizeMode: f[1], Interpolation: f[2], ExifTranspose: true}
+	size, err := strconv.Atoi(f[3])
+	if err != nil {
+		return bad("size " + f[3])
+	}
+	t.Size = size
+	triple := func(field, key string) ([3]float64, error) {
+		var v [3]float64
+		list, ok := strings.CutPrefix(field, key+"=")
+		parts := strings.Split(list, ",")
+		if !ok || len(parts) != 3 {
+			return v, fmt.Errorf("want %s=a,b,c, got %s", key, field)
+		}
+		for i, p := range parts {
+			if v[i], err = strconv.ParseFloat(p, 64); err != nil {
+				return v, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+		return v, nil
+	}
+	if t.Mean, err = triple(f[4], "mean"); err != nil {
+		return bad(err.Error())
+	}
+	if t.Std, err = triple(f[5], "std"); err != nil {
+		return bad(err.Error())
+	}
+	for _, field := range f[6:] {
+		key, val, _ := strings.Cut(field, "=")
+		switch key {
+		case "fill":
+			if t.FillColor, err = strconv.Atoi(val); err != nil {
+				return bad(field)
+			}
+		case "exif_transpose":
+			if t.ExifTranspose, err = strconv.ParseBool(val); err != nil {
+				return bad(field)
+			}
+		default:
+			return bad("unknown field " + field)
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return Transform{}, err
+	}
+	return t, nil
+}
+
 // filter is the resampling filter of t.Interpolation.
 func (t Transform) filter() filter {
 	if t.Interpolation == InterpolationBilinear {

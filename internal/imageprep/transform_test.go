@@ -322,3 +322,29 @@ func TestNearestIndex(t *testing.T) {
 		t.Errorf("window: %v", w)
 	}
 }
+
+// TestParseTransform: ParseTransform inverts String for every field, reads
+// a description written before exif_transpose existed as turned upright,
+// and refuses malformed ones.
+func TestParseTransform(t *testing.T) {
+	for _, tr := range []Transform{
+		DefaultTransform(224),
+		{Size: 48, Mean: [3]float64{0.5, 0.25, 1e-3}, Std: [3]float64{0.5, 2, 0.125}, Interpolation: InterpolationBilinear, ResizeMode: ResizeLongest, FillColor: 77, Mode: ModeRGB, ExifTranspose: true},
+		{Size: 32, Mean: CLIPMean, Std: CLIPStd, Interpolation: InterpolationBicubic, ResizeMode: ResizeSquash, Mode: ModeNative},
+	} {
+		got, err := ParseTransform(tr.String())
+		if err != nil || got != tr {
+			t.Errorf("ParseTransform(%q) = %+v, %v; want %+v", tr.String(), got, err, tr)
+		}
+	}
+	old := "native shortest bicubic 224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711"
+	if got, err := ParseTransform(old); err != nil || !got.ExifTranspose {
+		t.Errorf("ParseTransform(%q) = %+v, %v; want ExifTranspose", old, got, err)
+	}
+	for _, s := range []string{"", "native shortest bicubic", "native shortest bicubic x mean=1,1,1 std=1,1,1", "native shortest bicubic 32 mean=1,1 std=1,1,1",
+		"native shortest bicubic 32 mean=1,1,1 std=0,1,1", "native shortest bicubic 32 mean=1,1,1 std=1,1,1 crop=3", "odd shortest bicubic 32 mean=1,1,1 std=1,1,1"} {
+		if _, err := ParseTransform(s); err == nil {
+			t.Errorf("ParseTransform(%q) accepted", s)
+		}
+	}
+}

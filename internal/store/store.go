@@ -50,6 +50,26 @@ type Metadata struct {
 	K              int    `json:"k"`
 	Seed           int64  `json:"seed"`
 	FeaturesDType  string `json:"features_dtype"`
+	CLIPSettings
+}
+
+// CLIPSettings are the CLIP settings, beyond the ones every task has, that
+// change a computed number. featurize records them; score and top use the
+// recorded values (a run that sets another value is refused), so that a
+// store scores the same from its save_dir alone. All are empty in stores
+// made before they were recorded.
+type CLIPSettings struct {
+	// ModelConfig is the architecture featurize used, in open_clip's JSON
+	// (its hash is ModelConfigHash).
+	ModelConfig json.RawMessage `json:"model_config,omitempty"`
+	// SimBatchSize is the number of negatives of the model-output function.
+	SimBatchSize int `json:"sim_batch_size,omitempty"`
+	// Tokenizer identifies the vocabulary (tokenizer.Tokenizer.Identity, a
+	// digest of its tokens, merges and special tokens); VocabDir is the
+	// folder it was read from, "" for the built-in one or the checkpoint
+	// folder's.
+	Tokenizer string `json:"tokenizer,omitempty"`
+	VocabDir  string `json:"vocab_dir,omitempty"`
 }
 
 // Store is an open store directory.
@@ -160,6 +180,14 @@ func (s *Store) Check(want Metadata) error {
 	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, "train_data")
 	if !(have.ImageTransform == "" && isLegacyImageTransform(want.ImageTransform)) {
 		add("image_transform", quoted(have.ImageTransform), quoted(want.ImageTransform), "image_mode, exif_transpose, and the model's image settings")
+	}
+	// Settings a store made before they were recorded lacks are not
+	// compared (nothing tells what they were).
+	if have.SimBatchSize != 0 {
+		add("sim_batch_size", have.SimBatchSize, want.SimBatchSize, "sim_batch_size")
+	}
+	if have.Tokenizer != "" {
+		add("tokenizer", have.Tokenizer, want.Tokenizer, "vocab_dir, or the vocab.json and merges.txt beside the checkpoint")
 	}
 	add("projector", have.Projector, want.Projector, "projector.type")
 	add("k", have.K, want.K, "projector.dim")

@@ -165,3 +165,47 @@ func TestFromDirErrors(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestIdentity: the identity depends on what decides encoding (tokens,
+// merges and their order, special-token names), not on how the vocabulary
+// was read.
+func TestIdentity(t *testing.T) {
+	tok := newTest(t)
+	again, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Identity() != again.Identity() || !strings.HasPrefix(tok.Identity(), "sha256:") {
+		t.Fatalf("built-in identity %s, %s", tok.Identity(), again.Identity())
+	}
+	dir := t.TempDir()
+	writeHF(t, tok, dir)
+	a, err := FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Identity() != b.Identity() {
+		t.Error("the same files give different identities")
+	}
+	if a.Identity() == tok.Identity() {
+		t.Error("different special-token names give the same identity")
+	}
+	// Swapping the ranks of two merges changes how some words encode.
+	m, _ := os.ReadFile(filepath.Join(dir, "merges.txt"))
+	lines := strings.SplitN(string(m), "\n", 4)
+	lines[1], lines[2] = lines[2], lines[1]
+	if err := os.WriteFile(filepath.Join(dir, "merges.txt"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity() == a.Identity() {
+		t.Error("reordered merges give the same identity")
+	}
+}

@@ -3,14 +3,19 @@ package tokenizer
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -332,4 +337,35 @@ func Open(dir string) (*Tokenizer, error) {
 		return FromDir(dir)
 	}
 	return New()
+}
+
+// Identity returns a digest of everything that decides how t encodes text:
+// its tokens in id order, its merges in rank order and the names of its
+// special tokens. Two tokenizers with the same identity encode every text
+// alike, whatever files they were read from.
+func (t *Tokenizer) Identity() string {
+	h := sha256.New()
+	word := func(s string) {
+		var n [4]byte
+		binary.LittleEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	word(t.startTok)
+	word(t.endTok)
+	for _, tok := range t.tokens {
+		word(tok)
+	}
+	type merge struct{ rank, pair uint64 }
+	merges := make([]merge, 0, len(t.merges))
+	for pair, v := range t.merges {
+		merges = append(merges, merge{v >> 32, pair})
+	}
+	slices.SortFunc(merges, func(a, b merge) int { return cmp.Compare(a.rank, b.rank) })
+	var b [8]byte
+	for _, m := range merges {
+		binary.LittleEndian.PutUint64(b[:], m.pair)
+		h.Write(b[:])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
