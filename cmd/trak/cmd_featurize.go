@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 
@@ -132,24 +133,56 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		return err
 	}
 	w := opts.IO.ErrOut
+	report := filepath.Join(c.SaveDir, fmt.Sprint(c.ModelID), "skipped.tsv")
 	switch {
-	case sum.Computed == 0:
+	case sum.Computed == 0 && sum.Skipped == 0:
 		fmt.Fprintf(w, "model %d: nothing to do, %d rows already featurized\n", c.ModelID, sum.Reused)
+	case sum.Computed == 0:
+		fmt.Fprintf(w, "model %d: featurized no rows; skipped %d bad examples (listed in %s)\n", c.ModelID, sum.Skipped, report)
 	default:
 		fmt.Fprintf(w, "model %d: featurized %d rows in %s (%.1f examples/s)", c.ModelID, sum.Computed, sum.Elapsed.Round(1e6), float64(sum.Computed)/sum.Elapsed.Seconds())
 		if sum.Skipped > 0 {
-			fmt.Fprintf(w, "; skipped %d bad examples (listed in %s)", sum.Skipped, filepath.Join(c.SaveDir, fmt.Sprint(c.ModelID), "skipped.tsv"))
+			fmt.Fprintf(w, "; skipped %d bad examples (listed in %s)", sum.Skipped, report)
 		}
 		if sum.Reused > 0 {
 			fmt.Fprintf(w, "; %d rows were already done", sum.Reused)
 		}
 		fmt.Fprintln(w)
 	}
+	if err := reportSkipped(w, c.ModelID, sum.SkippedTotal, job.Examples.Len(), report); err != nil {
+		return err
+	}
 	if sum.Complete {
 		fmt.Fprintf(w, "model %d is complete; next: trak finalize\n", c.ModelID)
 	} else {
 		fmt.Fprintf(w, "model %d: %d rows of other shards are still to be featurized\n", c.ModelID, sum.Remaining)
 	}
+	return nil
+}
+
+// skipWarnFraction is the share of skipped train rows above which featurize
+// warns: each skipped row gets zero scores, so a large share usually means
+// the data is broken (images moved away from their CSV) rather than a few
+// bad files.
+const skipWarnFraction = 0.10
+
+// reportSkipped says how many of the model's n train rows are skipped bad
+// examples (on every run, so that a resumed run does not hide them), warns
+// above skipWarnFraction, and fails when every row is skipped: such a model
+// attributes nothing and must not be finalized.
+func reportSkipped(w io.Writer, id, skipped, n int, report string) error {
+	if skipped == 0 {
+		return nil
+	}
+	if skipped == n {
+		return fmt.Errorf("model %d: all %d train rows are skipped bad examples (reasons in %s): nothing can be attributed; fix the data (are the images where the data set says?) and featurize into a new save_dir", id, n, report)
+	}
+	share := float64(skipped) / float64(n)
+	if share > skipWarnFraction {
+		fmt.Fprintf(w, "warning: model %d: %d of %d train rows (%.0f%%) are skipped bad examples with zero scores; check %s\n", id, skipped, n, 100*share, report)
+		return nil
+	}
+	fmt.Fprintf(w, "model %d: %d of %d train rows are skipped bad examples (zero scores; %s)\n", id, skipped, n, report)
 	return nil
 }
 

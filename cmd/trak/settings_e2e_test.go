@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/checkpoint"
 )
 
 // TestRecordedSettings: score and a second featurize run from --save-dir
@@ -61,6 +64,69 @@ func TestRecordedSettings(t *testing.T) {
 			if !strings.Contains(errOut, w) {
 				t.Errorf("score %v: error does not mention %q:\n%s", c.flags, w, errOut)
 			}
+		}
+	}
+}
+
+// TestSkippedRows: every featurize run says how many train rows are
+// skipped; a large share is a warning; a train set whose every row is bad
+// (a CSV copied away from its images) is an error, not a store of zeros.
+func TestSkippedRows(t *testing.T) {
+	dir := clipFixture(t, 10, 1)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 8\nsim_batch_size: 4\non_bad_example: skip\n")
+	os.WriteFile(filepath.Join(dir, "img003.png"), []byte("corrupt"), 0o644)
+	os.WriteFile(filepath.Join(dir, "img004.png"), []byte("corrupt"), 0o644)
+	_, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--save-dir", "some")
+	if code != 0 || !strings.Contains(errOut, "warning: model 0: 2 of 10 train rows (20%) are skipped") {
+		t.Errorf("two bad rows: exit %d\n%s", code, errOut)
+	}
+	// A rerun has nothing to do but still says so.
+	_, errOut, _ = trak(t, dir, "featurize", "--config", cfg, "--save-dir", "some")
+	if !strings.Contains(errOut, "nothing to do") || !strings.Contains(errOut, "2 of 10 train rows") {
+		t.Errorf("rerun:\n%s", errOut)
+	}
+
+	away := filepath.Join(dir, "away")
+	os.MkdirAll(away, 0o755)
+	csv, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
+	os.WriteFile(filepath.Join(away, "train.csv"), csv, 0o644)
+	for run := range 2 {
+		_, errOut, code = trak(t, dir, "featurize", "--config", cfg, "--save-dir", "none", "--train-data", filepath.Join("away", "train.csv"))
+		if code == 0 || !strings.Contains(errOut, "all 10 train rows are skipped bad examples") {
+			t.Errorf("run %d with every image missing: exit %d\n%s", run, code, errOut)
+		}
+	}
+}
+
+// TestNonFiniteCheckpoint: a checkpoint with a NaN weight, or a logit_scale
+// whose temperature overflows, is refused when featurize opens it, naming
+// the checkpoint and the tensor; nothing is marked done.
+func TestNonFiniteCheckpoint(t *testing.T) {
+	dir := clipFixture(t, 6, 1)
+	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nmodel_config: model.json\nprojector:\n  dim: 8\nsim_batch_size: 4\n")
+	for name, v := range map[string]float32{"nan": float32(math.NaN()), "overflow": 100} {
+		f, err := checkpoint.Open(filepath.Join(dir, "ckpt0.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []checkpoint.NamedTensor
+		for _, n := range f.Names() {
+			tn, _ := f.Tensor(n)
+			data := make([]float32, tn.Len())
+			tn.Float32s(data)
+			if n == "logit_scale" {
+				data[0] = v
+			}
+			ts = append(ts, checkpoint.NamedTensor{Name: n, Shape: tn.Shape, Data: data})
+		}
+		f.Close()
+		path := name + ".safetensors"
+		if err := checkpoint.WriteSafetensors(filepath.Join(dir, path), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := trak(t, dir, "featurize", "--config", cfg, "--save-dir", "store-"+name, "--checkpoint", path)
+		if code == 0 || !strings.Contains(errOut, path) || !strings.Contains(errOut, "logit_scale") {
+			t.Errorf("%s logit_scale: exit %d\n%s", name, code, errOut)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package clip
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/trak-dev/trak/internal/backend"
 )
@@ -57,6 +58,10 @@ func New(b backend.Backend, cfg Config, load func(p Param, dst []float32) error)
 		if err := load(p, buf); err != nil {
 			m.Free()
 			return nil, fmt.Errorf("load %s: %w", p.Name, err)
+		}
+		if err := checkWeight(p.Name, buf); err != nil {
+			m.Free()
+			return nil, err
 		}
 		shape := p.Shape
 		if len(shape) == 0 {
@@ -137,4 +142,28 @@ func (m *Model) Free() {
 			m.b.Free(t)
 		}
 	}
+}
+
+// checkWeight refuses a parameter with a NaN or an infinity, and a
+// logit_scale whose exponential (the temperature) overflows float32: either
+// makes every model output, and so every score, NaN.
+func checkWeight(name string, v []float32) error {
+	bad, first := 0, -1
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			if bad == 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%s has %d non-finite values (the first, %v, at element %d): the checkpoint is damaged or its training diverged", name, bad, v[first], first)
+	}
+	if name == "logit_scale" && len(v) == 1 {
+		if t := math.Exp(float64(v[0])); math.IsInf(float64(float32(t)), 0) {
+			return fmt.Errorf("logit_scale is %v: its exponential, the temperature, overflows float32; the checkpoint is damaged or its training diverged", v[0])
+		}
+	}
+	return nil
 }

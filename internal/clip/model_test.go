@@ -305,3 +305,38 @@ func TestGradientsFiniteDifferences(t *testing.T) {
 }
 
 func cpuBackend() *cpu.Backend { return cpu.New(0) }
+
+// TestNonFiniteWeights: New refuses a parameter holding NaN or ±Inf, and a
+// logit_scale whose temperature exp(logit_scale) overflows float32 (any
+// value above ln(MaxFloat32) ≈ 88.72), naming the parameter; a large but
+// representable temperature is accepted.
+func TestNonFiniteWeights(t *testing.T) {
+	c := testConfigs()["gelu"]
+	for _, tc := range []struct {
+		name  string
+		param string
+		value float32
+		want  string // "" accepts
+	}{
+		{"NaN weight", "visual.conv1.weight", float32(math.NaN()), "visual.conv1.weight has 1 non-finite values"},
+		{"infinite bias", "transformer.resblocks.1.mlp.c_fc.bias", float32(math.Inf(-1)), "transformer.resblocks.1.mlp.c_fc.bias has 1 non-finite"},
+		{"NaN logit_scale", "logit_scale", float32(math.NaN()), "logit_scale has 1 non-finite"},
+		{"overflowing logit_scale", "logit_scale", 89, "temperature, overflows float32"},
+		{"large logit_scale", "logit_scale", 88, ""},
+	} {
+		w := randomWeights(c, 1)
+		w[tc.param][0] = tc.value
+		m, err := New(cpu.New(1), c, func(p Param, dst []float32) error { copy(dst, w[p.Name]); return nil })
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			} else {
+				m.Free()
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/trak-dev/trak/internal/clip"
@@ -158,6 +159,9 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 					good = append(good, r)
 				}
 			}
+			if err := checkFiniteRows(good, m.Config.EmbedDim, emb.Image, emb.Text); err != nil {
+				return err
+			}
 			if err := t.Put(good, emb.Image, emb.Text); err != nil {
 				return err
 			}
@@ -211,4 +215,20 @@ func (e *Examples) Gradients(ctx context.Context, idx []int, sink featurize.Grad
 	}
 	_, err := e.Model.PerExampleGradients(batch, grad, sink)
 	return err
+}
+
+// checkFiniteRows reports the first row (named by rows[i]) of any of the
+// row-major arrays (width values per row) that holds a NaN or an infinity:
+// such a row must never be marked done.
+func checkFiniteRows(rows []int, width int, arrays ...[]float32) error {
+	for _, a := range arrays {
+		for i, r := range rows {
+			for _, v := range a[i*width : (i+1)*width] {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return &featurize.NonFiniteError{Row: r, What: "embeddings", Value: v}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -56,7 +56,10 @@ func (s Setup) OpenModel(path string) (*clip.Model, Setup, error) {
 		return nil, s, err
 	}
 	m, err := clip.Load(cpu.New(s.Workers), c.File, &cfg)
-	return m, s, err
+	if err != nil {
+		return nil, s, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return m, s, nil
 }
 
 // withCheckpoint returns s with the settings checkpoint c states for a

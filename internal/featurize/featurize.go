@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,7 +125,10 @@ type Result struct {
 	Skipped   int // bad examples this run skipped
 	Reused    int // rows of the shard that were already finished
 	Remaining int // rows of the whole data set still unfinished (other shards)
-	Elapsed   time.Duration
+	// SkippedTotal counts the rows of the whole data set that are skipped
+	// bad examples, by this run or earlier ones.
+	SkippedTotal int
+	Elapsed      time.Duration
 }
 
 // Run computes the features and Q of the unfinished rows of the shard and
@@ -169,6 +173,11 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 		add(len(batch))
 	}
 	res.Remaining = len(rows.Pending(0, rows.Len()))
+	for i := range rows.Len() {
+		if rows.Skipped(i) {
+			res.SkippedTotal++
+		}
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -183,6 +192,9 @@ func runBatch(ctx context.Context, ex Examples, rows *store.Rows, acc *projectio
 		err := ex.Gradients(ctx, batch, acc, q[:len(batch)])
 		if err == nil {
 			acc.Finish(feats[:len(batch)*k], k)
+			if err := checkFinite(batch, feats[:len(batch)*k], k, q[:len(batch)]); err != nil {
+				return nil, skipped, err
+			}
 			return batch, skipped, rows.Put(batch, feats[:len(batch)*k], q[:len(batch)])
 		}
 		acc.Reset()
@@ -204,4 +216,32 @@ func runBatch(ctx context.Context, ex Examples, rows *store.Rows, acc *projectio
 		batch = slices.DeleteFunc(slices.Clone(batch), func(i int) bool { return slices.Contains(bad.Rows, i) })
 	}
 	return nil, skipped, nil
+}
+
+// checkFinite reports the first example of the batch whose features
+// (k values per example) or Q hold a NaN or an infinity. Such a row is
+// never stored: a non-finite feature would make every score NaN.
+func checkFinite(batch []int, feats []float32, k int, q []float32) error {
+	for b, row := range batch {
+		for _, v := range feats[b*k : (b+1)*k] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return &NonFiniteError{Row: row, What: "features", Value: v}
+			}
+		}
+		if v := q[b]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return &NonFiniteError{Row: row, What: "Q", Value: v}
+		}
+	}
+	return nil
+}
+
+// NonFiniteError is a computed row that is not finite.
+type NonFiniteError struct {
+	Row   int
+	What  string // "features" or "Q"
+	Value float32
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("example %d: its %s hold %v; nothing of it was stored (non-finite weights, or an example that makes the model overflow: check the checkpoint with trak inspect)", e.Row, e.What, e.Value)
 }

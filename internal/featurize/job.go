@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,7 +115,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 	ex := job.Examples
 	if job.Before != nil {
 		if ex, err = job.Before(ctx, st); err != nil {
-			return TrainSummary{}, err
+			return TrainSummary{}, nameCheckpoint(err, job.Checkpoint)
 		}
 	}
 	rows, err := st.TrainRows(job.ModelID)
@@ -125,7 +126,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 	res, err := Run(ctx, ex, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, OnBad: job.OnBad})
 	out := TrainSummary{Result: res}
 	if err != nil {
-		return out, err
+		return out, nameCheckpoint(err, job.Checkpoint)
 	}
 	out.Complete = res.Remaining == 0
 	if out.Complete && !meta.Featurized {
@@ -149,4 +150,14 @@ func FileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// nameCheckpoint adds the checkpoint to an error about computed values,
+// which come from its weights.
+func nameCheckpoint(err error, checkpoint string) error {
+	var nf *NonFiniteError
+	if errors.As(err, &nf) {
+		return fmt.Errorf("checkpoint %s: %w", checkpoint, err)
+	}
+	return err
 }
