@@ -2,7 +2,9 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -210,4 +212,136 @@ func TestCSVBadInput(t *testing.T) {
 			t.Errorf("Read of a vanished image: %v", err)
 		}
 	})
+}
+
+// TestCSVQuotingAccepted: captions quoted the way CSV writers (and pandas,
+// which open_clip's loader uses) quote them keep reading as before, line
+// breaks included, and a few malformed but unambiguous forms stay accepted
+// so that files read before keep their rows and fingerprint.
+func TestCSVQuotingAccepted(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []string // captions
+	}{
+		{"quoted line break (pandas reads it)", "filepath,title\na.jpg,\"two\nlines\"\nb.jpg,next\n", []string{"two\nlines", "next"}},
+		{"quoted paragraphs, CRLF", "filepath,title\r\na.jpg,\"one\r\n\r\ntwo, three\r\nfour\"\r\nb.jpg,next\r\n", []string{"one\n\ntwo, three\nfour", "next"}},
+		{"many quoted lines up to the limit", "filepath,title\na.jpg,\"" + strings.Repeat("line\n", maxQuotedLines-1) + "end\"\n",
+			[]string{strings.Repeat("line\n", maxQuotedLines-1) + "end"}},
+		{"bare quote in an unquoted field", "filepath,title\na.jpg,a 5\" screen\n", []string{`a 5" screen`}},
+		{"undoubled quotes on one line", "filepath,title\na.jpg,\"a \"cat\" here\"\nb.jpg,next\n", []string{`a "cat" here`, "next"}},
+		{"undoubled quote on the last line of a quoted field", "filepath,title\na.jpg,\"two\nlines, a 5\" screen\"\nb.jpg,next\n", []string{"two\nlines, a 5\" screen", "next"}},
+		{"trailing empty fields (some exporters write them)", "filepath,title\na.jpg,a cat,\nb.jpg,a dog, ,\n", []string{"a cat", "a dog"}},
+		{"unclosed quote on the last line", "filepath,title\na.jpg,\"open\n", []string{"open"}},
+		{"unclosed quote on the last line, no line end", "filepath,title\na.jpg,x\nb.jpg,\"The Raven\" by Poe", []string{"x", `The Raven" by Poe`}},
+		{"caption line that names a file without a separator", "filepath,title\na.jpg,\"see\nb.jpg\"\n", []string{"see\nb.jpg"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "a.jpg", fakeImage("a"))
+			writeFile(t, dir, "b.jpg", fakeImage("b"))
+			d := mustOpen(t, Spec{Path: writeFile(t, dir, "data.csv", []byte(tc.body))})
+			if p := d.Problems(); len(p) != 0 {
+				t.Fatalf("problems: %v", p)
+			}
+			var got []string
+			for _, r := range described(d) {
+				got = append(got, r[1])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("captions %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// rowsWithRavenQuote is a 48-row file whose row 10 caption opens with a
+// quoted title but is not quoted as a whole: encoding/csv with LazyQuotes
+// (the former reader) runs the quoted field on through the next rows up to
+// the first quote followed by a comma or a line end, on line 16 (row 14),
+// and reads 44 rows.
+func rowsWithRavenQuote() string {
+	var b strings.Builder
+	b.WriteString("filepath,title\n")
+	for i := range 48 {
+		switch i {
+		case 10:
+			b.WriteString("a.jpg,\"The Raven\" by Poe\n")
+		case 14:
+			b.WriteString("a.jpg,\"quoted\"\n")
+		default:
+			fmt.Fprintf(&b, "a.jpg,caption %d\n", i)
+		}
+	}
+	return b.String()
+}
+
+// TestCSVUnbalancedQuote: a quote that swallows rows used to merge them
+// silently into one caption; the file is now refused, naming the line the
+// field starts on and how to quote a caption.
+func TestCSVUnbalancedQuote(t *testing.T) {
+	raven := rowsWithRavenQuote()
+	// The problem as it was: the lazy encoding/csv reader finds 44 records.
+	old := csv.NewReader(strings.NewReader(raven))
+	old.LazyQuotes, old.FieldsPerRecord = true, -1
+	if recs, err := old.ReadAll(); err != nil || len(recs)-1 != 44 {
+		t.Fatalf("encoding/csv read %d rows (%v), the test expects 44", len(recs)-1, err)
+	}
+	long := "filepath,title\na.jpg,\"" + strings.Repeat("line\n", maxQuotedLines) + "end\"\n"
+	tests := []struct {
+		name  string
+		body  string
+		parts []string
+	}{
+		{"undoubled quote runs on over rows", raven, []string{"line 12:", "runs on to line 16", "the quote at line 12, column 17", `""quoted""`}},
+		{"never closed", "filepath,title\na.jpg,fine\nb.jpg,\"open\nc.jpg,more\n", []string{"line 3:", "never closed", "the file ends inside it"}},
+		{"never closed, no newline at the end", "filepath,title\nb.jpg,\"open\nmore", []string{"line 2:", "never closed", "on line 3"}},
+		{"closed rows later, swallowing a row", "filepath,title\na.jpg,\"open\nb.jpg,dog\nc.jpg,ends here\"\nd.jpg,x\n", []string{"line 2:", "runs on to line 4", "takes in line 3", `"b.jpg,dog"`}},
+		{"swallowed row names an existing file without extension", "filepath,title\nimg1,\"open\nimg2,dog\"\n", []string{"line 2:", "takes in line 3", `"img2,dog"`}},
+		{"longer than any caption", long, []string{"line 2:", fmt.Sprintf("runs over %d lines", maxQuotedLines+1)}},
+		{"header", "\"filepath,title\na.jpg,cat\n", []string{"line 1:", "never closed"}},
+		{"tsv", "filepath\ttitle\na.jpg\t\"The Raven\" by Poe\nb.jpg\t\"x\"\n", []string{"line 2:", "runs on to line 3"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, n := range []string{"a.jpg", "b.jpg", "img1", "img2"} {
+				writeFile(t, dir, n, fakeImage(n))
+			}
+			name := "data.csv"
+			if tc.name == "tsv" {
+				name = "data.tsv"
+			}
+			p := writeFile(t, dir, name, []byte(tc.body))
+			_, err := Open(Spec{Path: p})
+			wantErr(t, err, append([]string{p + " line ", "quote the whole caption"}, tc.parts...)...)
+		})
+	}
+}
+
+// TestCSVExtraFields: a caption with an unquoted separator used to be cut
+// at the separator without a word; such a row is now a bad example (the
+// same path as a row with too few fields), so that on_bad_example: fail
+// stops at its line and skip lists it.
+func TestCSVExtraFields(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.jpg", fakeImage("a"))
+	p := writeFile(t, dir, "data.csv", []byte("filepath,title\na.jpg,fine\na.jpg,a cat, sitting on a mat\n\na.jpg,ok,\n"))
+	d := mustOpen(t, Spec{Path: p})
+	want := `record has 3 fields, the header 2: a caption that contains the separator ',' must be quoted ("...")`
+	if got := reasons(d); !maps.Equal(got, map[int]string{1: want}) {
+		t.Errorf("problems %v", got)
+	}
+	if pr := d.Problems(); len(pr) != 1 || pr[0].Line != 3 || !strings.HasPrefix(pr[0].String(), "line 3, row 1 (") {
+		t.Errorf("problems %v", pr)
+	}
+	_, _, err := d.Read(1)
+	wantErr(t, err, p+" line 3 (row 1)", "must be quoted")
+	if !errors.Is(err, ErrBadExample) {
+		t.Errorf("%v is not ErrBadExample", err)
+	}
+	if _, c, err := d.Read(2); err != nil || c != "ok" {
+		t.Errorf("Read(2) = %q, %v", c, err)
+	}
 }

@@ -60,11 +60,17 @@ type Spec struct {
 // Problem is a bad example found at open time.
 type Problem struct {
 	Row    int    // the row, as numbered by Dataset
+	Line   int    // csv, tsv: the line of the file the row starts on; 0 otherwise
 	Ref    string // the image (or caption file) it concerns, as Describe gives it
 	Reason string // what is wrong, e.g. "empty caption"
 }
 
-func (p Problem) String() string { return fmt.Sprintf("row %d (%s): %s", p.Row, p.Ref, p.Reason) }
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("line %d, row %d (%s): %s", p.Line, p.Row, p.Ref, p.Reason)
+	}
+	return fmt.Sprintf("row %d (%s): %s", p.Row, p.Ref, p.Reason)
+}
 
 // ErrBadExample is wrapped by the error Read returns for a row that Open
 // found to be a bad example.
@@ -301,7 +307,11 @@ func (d *Dataset) Problems() []Problem {
 	var out []Problem
 	for i := range d.rows {
 		if r := &d.rows[i]; r.bad != "" {
-			out = append(out, Problem{Row: i, Ref: d.ref(r), Reason: r.bad})
+			p := Problem{Row: i, Ref: d.ref(r), Reason: r.bad}
+			if d.format == FormatCSV || d.format == FormatTSV {
+				p.Line = r.line
+			}
+			out = append(out, p)
 		}
 	}
 	return out

@@ -11,10 +11,19 @@
 //     image paths are resolved against Spec.BaseDir, by default the
 //     directory holding the file. Quoted fields (with embedded separators,
 //     quotes and newlines), CRLF line ends, a leading UTF-8 byte order mark
-//     and empty lines are accepted. With no separator given, csv means ','
-//     and tsv means tab; a .csv file whose header only makes sense split on
-//     tabs (open_clip's default separator is a tab) is read as tab
-//     separated.
+//     and empty lines are accepted, split as encoding/csv splits them with
+//     LazyQuotes (a quote that is neither doubled nor closing is kept as
+//     it is). A quoted field that runs past the end of its line is where a
+//     caption with line breaks and an unbalanced quote look alike; the file
+//     is refused, naming the line the field starts on, when the field runs
+//     into the end of the file, runs on past a line end after such a stray
+//     quote, takes in a line that looks like a row of the file (an image
+//     file name in the image column), or runs over more than 64 lines. A
+//     record with more fields than the header, the extra ones not empty, is
+//     a bad example: a caption with an unquoted separator in it. With no
+//     separator given, csv means ',' and tsv means tab; a .csv file whose
+//     header only makes sense split on tabs (open_clip's default separator
+//     is a tab) is read as tab separated.
 //   - webdataset: uncompressed tar shards, given as paths, "*"/"?"/"[...]"
 //     globs and brace patterns ("shards/{00000..00099}.tar", "{a,b}.tar"),
 //     several of them separated by "::" or listed in Spec.Paths. A sample is
@@ -56,11 +65,13 @@
 // A row is a bad example when what it needs is missing or unusable at open
 // time: no image (or the image file does not exist), no caption, an
 // unsupported image format such as SVG, a caption that is not valid UTF-8
-// or is empty after trimming white space. Problems lists them; Read on such
+// or is empty after trimming white space, a CSV record with fewer fields
+// than the two columns need or with more than the header has. Problems lists them; Read on such
 // a row returns an error wrapping ErrBadExample. Whether a bad example stops
 // a run or is skipped is the caller's policy. Errors that make the whole
-// data set unreadable (a missing CSV file or column, a truncated or
-// compressed tar shard, a pattern that matches nothing) make Open fail.
+// data set unreadable (a missing CSV file or column, an unbalanced quote in
+// a CSV file, a truncated or compressed tar shard, a pattern that matches
+// nothing) make Open fail.
 //
 // # Fingerprint
 //

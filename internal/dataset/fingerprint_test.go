@@ -142,3 +142,53 @@ func TestFingerprintFormatAndTar(t *testing.T) {
 		t.Errorf("moving a shard changed the fingerprint")
 	}
 }
+
+// fingerprintCases are CSV/TSV files that read the same before and after
+// the CSV reader was rewritten; goldenFingerprints holds the fingerprints
+// the former reader (encoding/csv with LazyQuotes) gave them.
+var fingerprintCases = []struct{ name, file, body string }{
+	{"plain", "data.csv", "filepath,title\na.jpg,a cat\nb.png,a dog\n"},
+	{"bom crlf quotes", "data.csv", "\ufefffilepath,title\r\n\r\n\"a.jpg\",\"a cat, sitting\"\r\nb.png,\"she said \"\"hi\"\"\"\r\n\"a.jpg\",\"two\r\nlines\"\r\n,\r\n"},
+	{"tsv", "data.tsv", "filepath\ttitle\na.jpg\ta cat, with a comma\nb.png\t  spaces around  \n"},
+	{"bad rows", "data.csv", "filepath,title\na.jpg,fine\nmissing.jpg,gone\na.jpg,\"   \"\na.jpg,caf\xe9\n,no path\na.jpg\nhttp://x/y.jpg,remote\np.svg,vector\n"},
+	{"lenient quoting", "data.csv", "filepath,title\na.jpg,a 5\" screen\nb.png,\"a \"cat\" here\"\na.jpg,\"two\nlines, a 5\" screen\"\nb.png,trailing,\nb.png,\"last line\" unclosed"},
+	{"extra columns", "data.csv", "id,title,filepath,score\n1,a cat,a.jpg,0.5\n2,\"a dog, big\",b.png,\n"},
+}
+
+// caseFingerprint writes a case with fixed image modification times and
+// returns its fingerprint.
+func caseFingerprint(t *testing.T, file, body string) string {
+	dir := t.TempDir()
+	mtime := time.Unix(1700000000, 0)
+	for _, im := range []string{"a.jpg", "b.png"} {
+		p := writeFile(t, dir, im, fakeImage(im))
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := mustOpen(t, Spec{Path: writeFile(t, dir, filepath.FromSlash(file), []byte(body))})
+	return d.Fingerprint()
+}
+
+var goldenFingerprints = map[string]string{
+	"plain":           "2458aad6f632a29c7b9ec1338017bed09c70de521a205781bc4031e4981753e3",
+	"bom crlf quotes": "868eb2abfdfbaeec7203d866688025fba2391878fa381331767ab1c99ae52de2",
+	"tsv":             "f8c54028abe59acff384cd708d4e76129cdd36fc48d8f3dc2a7534bb501b9806",
+	"bad rows":        "6c01f5cc61effd2d67bf53031fe7330e71f41b10931a3ad826b17dbcb9bdf6e2",
+	"lenient quoting": "b92b772e8dd337bcd11a129cfe6be64f37ef789cc7d92d4e42bd2bb768ed9c90",
+	"extra columns":   "f729cd36a564bc63c52ec00714022e62d9aed27362493fcd0377dfe380d290de",
+}
+
+// TestCSVFingerprintUnchanged: stores record the train set's fingerprint
+// and refuse a different one, so files that read the same as under the
+// former reader must keep their fingerprint exactly (the values were
+// computed with it).
+func TestCSVFingerprintUnchanged(t *testing.T) {
+	for _, c := range fingerprintCases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := caseFingerprint(t, c.file, c.body); got != goldenFingerprints[c.name] {
+				t.Errorf("fingerprint %s, want %s", got, goldenFingerprints[c.name])
+			}
+		})
+	}
+}

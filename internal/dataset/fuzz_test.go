@@ -2,7 +2,11 @@ package dataset
 
 import (
 	"archive/tar"
+	"bytes"
+	"encoding/csv"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -45,6 +49,9 @@ func FuzzCSV(f *testing.F) {
 	f.Add([]byte("filepath\ttitle\na.jpg\tcat\nmissing.jpg\tdog\n"), true)
 	f.Add([]byte("title,filepath\n\"unterminated,a.jpg\n"), false)
 	f.Add([]byte("filepath,title\n/abs/a.jpg,\xff\xfe\n,\n\n\"\n"), false)
+	f.Add([]byte("filepath,title\na.jpg,\"The Raven\" by Poe\nb.png,x\nb.png,\"q\"\n"), false)
+	f.Add([]byte("filepath,title\na.jpg,\"open\nb.png,dog\nb.png,end\"\n"), false)
+	f.Add([]byte("filepath,title\na.jpg,a cat, sitting\na.jpg,ok,\n\"\nb.png\",\"two\nlines\"\n"), false)
 	// One directory for all inputs: a fuzz worker runs its inputs one at a
 	// time, and creating a directory per input slows minimizing a lot.
 	dir := f.TempDir()
@@ -127,6 +134,63 @@ func FuzzCaption(f *testing.F) {
 		}
 		if d := displayCaption(raw); !utf8.ValidString(d) {
 			t.Fatalf("display form %q is not UTF-8", d)
+		}
+	})
+}
+
+// FuzzCSVReader checks that csvReader splits any input into the same
+// records, with the same field lines, as encoding/csv with LazyQuotes (the
+// reader data sets were opened with before), so that a file that passes the
+// new quote checks keeps its rows and fingerprint; and that what it adds
+// about quoted fields is consistent.
+func FuzzCSVReader(f *testing.F) {
+	for _, s := range []string{
+		"filepath,title\na.jpg,a cat\n",
+		"a,\"b\nc\"\r\n\r\nd,\"e\"\"f\",g\r",
+		"a,\"The Raven\" by Poe\nb,x\nc,\"q\"\n",
+		"\"open\nmore",
+		"\"x\"y\"\n\"\"",
+		"a\tb\n\"c\td\"\te\n",
+		"\"a\r\nb\r\",c\n\r\n",
+		"é;\"ü\";\n",
+	} {
+		f.Add([]byte(s), byte(0))
+	}
+	f.Add([]byte("a\xe2\x82\xacb\n\"\xe2\x82\xac\"\xe2\x82\xac\n"), byte(3))
+	seps := []rune{',', '\t', ';', '€', '"'}
+	f.Fuzz(func(t *testing.T, data []byte, sepChoice byte) {
+		sep := seps[int(sepChoice)%len(seps)]
+		ref := csv.NewReader(bytes.NewReader(data))
+		ref.Comma, ref.LazyQuotes, ref.FieldsPerRecord = sep, true, -1
+		ours := newCSVReader(bytes.NewReader(data), sep)
+		for n := 0; ; n++ {
+			want, werr := ref.Read()
+			got, meta, gerr := ours.read()
+			if werr != nil || gerr != nil {
+				if werr == io.EOF && gerr == io.EOF {
+					return
+				}
+				if (werr == io.EOF) != (gerr == io.EOF) || !validSeparator(sep) != (gerr != nil && gerr != io.EOF) {
+					t.Fatalf("record %d: encoding/csv error %v, ours %v", n, werr, gerr)
+				}
+				return
+			}
+			if !slices.Equal(got, want) || len(meta) != len(got) {
+				t.Fatalf("record %d: %q (%d fields described), encoding/csv %q", n, got, len(meta), want)
+			}
+			for i, m := range meta {
+				line, _ := ref.FieldPos(i)
+				if m.line != line {
+					t.Fatalf("record %d field %d: line %d, encoding/csv %d", n, i, m.line, line)
+				}
+				if (m.quoted && m.endLine < m.line) || (!m.quoted && (m.endLine != 0 || m.looseLine != 0 || m.unterminated)) ||
+					(m.looseLine != 0 && (m.looseLine < m.line || m.looseLine > m.endLine || m.looseCol < 1)) {
+					t.Fatalf("record %d field %d: inconsistent %+v", n, i, m)
+				}
+				if nl := strings.Count(got[i], "\n"); m.quoted && !m.unterminated && nl != m.endLine-m.line {
+					t.Fatalf("record %d field %d: %d line breaks in %q, lines %d..%d", n, i, nl, got[i], m.line, m.endLine)
+				}
+			}
 		}
 	})
 }
