@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -100,6 +101,7 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		OnBad:         featurize.OnBadExample(c.OnBadExample),
 		ToolVersion:   version,
 	}
+	simBatch := 0
 	switch c.Task {
 	case "clip":
 		setup, err := clipSetup(c)
@@ -115,6 +117,7 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 				return fmt.Errorf("store %s: %w", st.Dir, err)
 			}
 		}
+		simBatch = setup.SimBatch
 		setup.Data = dataSpec(c, c.TrainData)
 		job.DataColumns = map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
 		progress := func(desc string) func(int) func(int) { return opts.IO.progressFor(desc, "rows") }
@@ -130,6 +133,9 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	}
 	sum, err := featurize.Train(ctx, job)
 	if err != nil {
+		return err
+	}
+	if err := writeTrainNames(c, job.DataColumns); err != nil {
 		return err
 	}
 	w := opts.IO.ErrOut
@@ -152,12 +158,33 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	if err := reportSkipped(w, c.ModelID, sum.SkippedTotal, job.Examples.Len(), report); err != nil {
 		return err
 	}
+	if n := job.Examples.Len(); simBatch > 0 && simBatch >= n-1 {
+		fmt.Fprintf(w, "model %d: sim_batch_size %d ≥ the %d other train rows: every other row is a negative of each example\n", c.ModelID, simBatch, n-1)
+	}
 	if sum.Complete {
 		fmt.Fprintf(w, "model %d is complete; next: trak finalize\n", c.ModelID)
 	} else {
 		fmt.Fprintf(w, "model %d: %d rows of other shards are still to be featurized\n", c.ModelID, sum.Remaining)
 	}
 	return nil
+}
+
+// writeTrainNames writes the store's rows.tsv (which example each train
+// row is) once, on the first featurize run that gets this far.
+func writeTrainNames(c config.Config, cols map[string]string) error {
+	st, err := store.Open(c.SaveDir)
+	if err != nil {
+		return err
+	}
+	path := st.TrainNamesPath()
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	columns, describe, err := task.Describer(c.Task, c.TrainData, cols)
+	if err != nil {
+		return err
+	}
+	return store.WriteRowNames(path, columns, st.Meta.TrainSize, describe)
 }
 
 // skipWarnFraction is the share of skipped train rows above which featurize

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -141,6 +143,16 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 	if err != nil {
 		return err
 	}
+	columns, describe, err := task.Describer(st.Meta.Task, c.Targets, dataColumns(c))
+	if err != nil {
+		return err
+	}
+	if err := store.WriteRowNames(st.TargetNamesPath(c.Exp), columns, job.NumTargets, describe); err != nil {
+		return err
+	}
+	if err := reportSkippedTargets(opts.IO.ErrOut, st, ids[0], c.Exp, job.NumTargets, describe); err != nil {
+		return err
+	}
 	fmt.Fprintf(opts.IO.ErrOut, "scores of %d targets against %d train examples, averaged over model ids %v: %s\n",
 		job.NumTargets, st.Meta.TrainSize, ids, path)
 	return nil
@@ -188,14 +200,50 @@ func finalizedIDs(st *store.Store, skip bool, io *IOStreams) ([]int, error) {
 			missing = append(missing, id)
 		}
 	}
-	if len(missing) > 0 && !skip {
-		return nil, fmt.Errorf("model ids %v are not finalized: run `trak finalize` (after their featurize has finished), or pass --skip-unfinished to score with %v only", missing, done)
-	}
+	// --skip-unfinished is suggested only when some model is finalized.
 	if len(done) == 0 {
 		return nil, fmt.Errorf("no finalized checkpoints in %s: run `trak featurize` and `trak finalize` first", st.Dir)
+	}
+	if len(missing) > 0 && !skip {
+		return nil, fmt.Errorf("model ids %v are not finalized: run `trak finalize` (after their featurize has finished), or pass --skip-unfinished to score with %v only", missing, done)
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(io.ErrOut, "skipping unfinished model ids %v\n", missing)
 	}
 	return done, nil
+}
+
+// dataColumns is how the config reads a data set, as the store records it.
+func dataColumns(c config.Config) map[string]string {
+	return map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
+}
+
+// reportSkippedTargets names the targets that were skipped as bad examples
+// (their scores are zero), as the first model id recorded them: a bad
+// target is bad for every checkpoint.
+func reportSkippedTargets(w io.Writer, st *store.Store, id int, exp string, n int, describe func(int) []string) error {
+	rows, err := st.TargetRows(id, exp, n)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var skipped []int
+	for i := range n {
+		if rows.Skipped(i) {
+			skipped = append(skipped, i)
+		}
+	}
+	if len(skipped) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "warning: %d of %d targets are skipped bad examples; their scores are 0:\n", len(skipped), n)
+	for j, i := range skipped {
+		if j == 10 {
+			fmt.Fprintf(w, "  … and %d more\n", len(skipped)-10)
+			break
+		}
+		fmt.Fprintf(w, "  target %d\t%s\n", i, strings.Join(describe(i), "\t"))
+	}
+	fmt.Fprintf(w, "  reasons in %s\n", filepath.Join(st.ModelDir(id), exp+"_skipped.tsv"))
+	return nil
 }

@@ -86,6 +86,20 @@ func TestSkippedRows(t *testing.T) {
 		t.Errorf("rerun:\n%s", errOut)
 	}
 
+	// The store names its rows; score names the skipped targets.
+	names, _ := os.ReadFile(filepath.Join(dir, "some", "rows.tsv"))
+	if lines := strings.Split(strings.TrimSpace(string(names)), "\n"); len(lines) != 11 || lines[0] != "index\timage\tcaption" || !strings.HasPrefix(lines[4], "3\timg003.png\ta ") {
+		t.Errorf("rows.tsv:\n%s", names)
+	}
+	mustTrak(t, dir, "finalize", "--save-dir", "some")
+	_, errOut, code = trak(t, dir, "score", "--save-dir", "some", "--targets", "train.csv", "--exp", "self", "--on-bad-example", "skip")
+	if code != 0 || !strings.Contains(errOut, "2 of 10 targets are skipped") || !strings.Contains(errOut, "target 3\timg003.png") || !strings.Contains(errOut, "target 4\timg004.png") {
+		t.Errorf("score with two bad targets: exit %d\n%s", code, errOut)
+	}
+	if names, err := os.ReadFile(filepath.Join(dir, "some", "scores", "self_rows.tsv")); err != nil || !bytes.Contains(names, []byte("9\timg009.png")) {
+		t.Errorf("scores/self_rows.tsv: %v\n%s", err, names)
+	}
+
 	away := filepath.Join(dir, "away")
 	os.MkdirAll(away, 0o755)
 	csv, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
