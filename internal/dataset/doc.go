@@ -33,7 +33,13 @@
 //     there are several) and its caption the .txt member, else the .caption
 //     member, else the "caption" string of the .json member. Opening scans
 //     the tar headers once and keeps each image member's offset and size,
-//     so images are read later by seeking, never held in memory.
+//     so images are read later by seeking, never held in memory. A shard
+//     must be a whole tar: one that ends right after a member, without the
+//     end-of-archive marker (two 512-byte zero blocks; one is enough, as
+//     nothing can be missing after it), is refused as truncated, since tar
+//     readers would take the cut for the end and lose the samples after it
+//     silently; so is one with data after the marker (archives joined with
+//     cat), which tar readers would ignore.
 //   - folder: a directory tree of NAME.EXT images, each with a NAME.txt
 //     whose first line is the caption (the layout of Tux Paint's stamps).
 //     Files with other extensions (sounds, settings) are ignored, as are
@@ -70,8 +76,8 @@
 // a row returns an error wrapping ErrBadExample. Whether a bad example stops
 // a run or is skipped is the caller's policy. Errors that make the whole
 // data set unreadable (a missing CSV file or column, an unbalanced quote in
-// a CSV file, a truncated or compressed tar shard, a pattern that matches
-// nothing) make Open fail.
+// a CSV file, a truncated, compressed or joined tar shard, a pattern that
+// matches nothing) make Open fail.
 //
 // # Fingerprint
 //

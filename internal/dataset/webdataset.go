@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -143,11 +144,13 @@ func indexShard(p string, index int) (shard, []row, error) {
 	or := &offsetReader{f: f}
 	tr := tar.NewReader(or)
 	next := int64(0) // where the next header starts
+	last := ""       // the last member's name
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			// The end, possibly without the end-of-archive blocks or the
-			// last member's padding: all data is there.
+			if err := checkEnd(f, sh, last, next, or.off); err != nil {
+				return sh, nil, err
+			}
 			break
 		}
 		if errors.Is(err, tar.ErrInsecurePath) && hdr != nil {
@@ -166,6 +169,10 @@ func indexShard(p string, index int) (shard, []row, error) {
 				p, hdr.Name, hdr.Size, dataOff, sh.size)
 		}
 		next = dataOff + (hdr.Size+511)/512*512
+		if isSparse {
+			next = -1 // hdr.Size is not what the member takes in the file
+		}
+		last = hdr.Name
 		if hdr.Typeflag != tar.TypeReg || isSparse {
 			continue
 		}
@@ -193,6 +200,52 @@ func indexShard(p string, index int) (shard, []row, error) {
 	}
 	flush()
 	return sh, rows, nil
+}
+
+// checkEnd makes sure a shard the tar reader has read to its end is whole.
+// archive/tar (like Python's tarfile, which webdataset uses) reports the
+// end of the archive both at the end-of-archive marker, two 512-byte zero
+// blocks, and at a file that simply stops after a member: a shard cut
+// short at a member boundary, by an interrupted copy or download, would
+// lose its remaining samples without a word. It also stops at the marker
+// whatever follows, so the members of a second archive appended with cat
+// would be dropped as silently. next is where the block after the last
+// member's padded data starts (-1 when unknown: a sparse member) and end
+// is where the tar reader stopped.
+func checkEnd(f *os.File, sh shard, last string, next, end int64) error {
+	p, size := sh.path, sh.size
+	redo := "copy or write the shard again"
+	switch {
+	case size == 0:
+		return fmt.Errorf("webdataset shard %s is empty (0 bytes), not a tar archive: it looks truncated; %s", p, redo)
+	case next < 0:
+		return nil
+	case size < next:
+		return fmt.Errorf("webdataset shard %s: truncated tar: the file ends at byte %d, inside the padding of member %q, which runs to byte %d; %s", p, size, last, next, redo)
+	case end == next:
+		// Not one zero block after the last member. After a whole one
+		// no member can be missing, so a lone zero block is let pass, as
+		// GNU tar and tarfile do.
+		return fmt.Errorf("webdataset shard %s: the file ends at byte %d, right after member %q, without the end-of-archive marker (two 512-byte zero blocks) that ends every complete tar: it looks truncated, and samples after the cut would be missing; %s, or, if it is known to be complete, add the marker with: head -c 1024 /dev/zero >> %s",
+			p, size, last, redo, p)
+	}
+	// Past the marker only zeros may follow (tar pads archives to whole
+	// records of 10240 bytes).
+	buf := make([]byte, 64<<10)
+	for off := end; off < size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if i := slices.IndexFunc(buf[:n], func(b byte) bool { return b != 0 }); i >= 0 {
+			return fmt.Errorf("webdataset shard %s: data after the end-of-archive marker, at byte offset %d (archives joined with cat?): tar readers stop at the marker, so the members after it would be missing; join tar files with tar --concatenate, or keep them as separate shards", p, off+int64(i))
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("webdataset shard %s: %w", p, err)
+		}
+		if n == 0 {
+			break
+		}
+		off += int64(n)
+	}
+	return nil
 }
 
 // sparse reports a sparse file member, whose data is not stored

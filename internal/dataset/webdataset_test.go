@@ -215,23 +215,49 @@ func TestWebDatasetTruncated(t *testing.T) {
 		_, err := Open(Spec{Path: p})
 		wantErr(t, err, append([]string{p, "truncated tar"}, c.parts...)...)
 	}
-	// Without the end-of-archive blocks, or even the last member's
-	// padding, all data is there and the shard is read.
+	// Cut at a member boundary or inside the last member's padding: the
+	// tar reader reports a clean end, and the samples after the cut used
+	// to be dropped without a word. The shard is now refused.
 	lastEnd := len(whole) - 1024 - 512 + len("three")
-	for _, end := range []int{len(whole) - 1024, lastEnd + 3, lastEnd} {
-		p := writeFile(t, dir, fmt.Sprintf("end%d.tar", end), whole[:end])
+	ends := []struct {
+		at    int
+		parts []string
+	}{
+		{len(whole) - 1024, []string{`right after member "0002.txt"`, "without the end-of-archive marker", "looks truncated", "head -c 1024 /dev/zero >>"}},
+		{2 * hdr1, []string{fmt.Sprintf("ends at byte %d", 2*hdr1), `right after member "0001.txt"`, "looks truncated"}},
+		{lastEnd + 3, []string{`inside the padding of member "0002.txt"`, fmt.Sprintf("runs to byte %d", len(whole)-1024)}},
+		{lastEnd, []string{`inside the padding of member "0002.txt"`}},
+		{0, []string{"is empty (0 bytes)", "looks truncated"}},
+	}
+	for _, c := range ends {
+		p := writeFile(t, dir, fmt.Sprintf("end%d.tar", c.at), whole[:c.at])
+		_, err := Open(Spec{Path: p})
+		wantErr(t, err, append([]string{"webdataset shard " + p}, c.parts...)...)
+	}
+	// Whole shards: one zero block after the last member (nothing can be
+	// missing after it), and zeros padding the archive to tar's 10240-byte
+	// records.
+	for name, data := range map[string][]byte{
+		"lone zero block": whole[:len(whole)-512],
+		"record padding":  append(slices.Clone(whole), make([]byte, 10240-len(whole)%10240)...),
+	} {
+		p := writeFile(t, dir, name+".tar", data)
 		d := mustOpen(t, Spec{Path: p})
-		if d.Len() != 3 {
-			t.Errorf("cut at %d: Len %d", end, d.Len())
-		}
-		if _, c, err := d.Read(2); err != nil || c != "three" {
-			t.Errorf("cut at %d: Read(2) = %q, %v", end, c, err)
+		if _, c, err := d.Read(2); d.Len() != 3 || err != nil || c != "three" {
+			t.Errorf("%s: Len %d, Read(2) = %q, %v", name, d.Len(), c, err)
 		}
 	}
+	// Two archives joined with cat: the tar reader stops at the first
+	// marker and would drop the second archive's samples.
+	second := makeTar(t, sample("0003", "four")...)
+	p := writeFile(t, dir, "cat.tar", slices.Concat(whole, make([]byte, 512), second))
+	_, err := Open(Spec{Path: p})
+	wantErr(t, err, p, fmt.Sprintf("data after the end-of-archive marker, at byte offset %d", len(whole)+512), "tar --concatenate")
+
 	// Garbage where a header should be.
 	garbage := append(slices.Clone(whole[:1024]), bytes.Repeat([]byte("garbage!"), 64)...)
-	p := writeFile(t, dir, "garbage.tar", garbage)
-	_, err := Open(Spec{Path: p})
+	p = writeFile(t, dir, "garbage.tar", garbage)
+	_, err = Open(Spec{Path: p})
 	wantErr(t, err, p, "byte offset 1024")
 }
 
