@@ -34,7 +34,9 @@ func newCmdFinalize(io *IOStreams, runF func(context.Context, *FinalizeOptions) 
 
 			λ is the lambda key. With λ = 0 and a singular system, finalize stops with
 			an error that suggests a value. A checkpoint already finalized with the same
-			λ is skipped.
+			λ is skipped, unless its features.npy is missing or damaged or its train
+			features changed since: it is then finalized again. Scores made before λ
+			changed are refused by trak top until trak score runs again.
 		`),
 		Example: examples(`
 			$ trak finalize --config run.yaml
@@ -86,14 +88,17 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 	}
 	prog := scoreProgress(opts.IO)
 	for _, id := range ids {
-		form, skipped, err := score.FinalizeModel(ctx, st, id, opts.Config.Lambda, prog)
+		o, err := score.FinalizeModelOutcome(ctx, st, id, opts.Config.Lambda, prog)
 		if err != nil {
 			return err
 		}
-		if skipped {
+		switch {
+		case o.Reused:
 			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, opts.Config.Lambda)
-		} else {
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, form, opts.Config.Lambda)
+		case o.Redone != "":
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized again (%s form, lambda %g): %s\n", id, o.Form, opts.Config.Lambda, o.Redone)
+		default:
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, o.Form, opts.Config.Lambda)
 		}
 	}
 	return nil

@@ -139,6 +139,9 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 			return l.Examples, nil
 		}
 	}
+	if err := featurize.RequireRows("targets", c.Targets, job.NumTargets); err != nil {
+		return err
+	}
 	path, err := score.ScoreExperiment(ctx, job)
 	if err != nil {
 		return err

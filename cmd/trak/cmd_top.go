@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/dataset"
+	"github.com/trak-dev/trak/internal/logreg"
 	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
@@ -117,16 +121,26 @@ func topRun(_ context.Context, opts *TopOptions) error {
 	if !ok || !exp.Scored {
 		return fmt.Errorf("experiment %q has no scores in %s: run `trak score --exp %s` first", opts.Config.Exp, st.Dir, opts.Config.Exp)
 	}
+	if err := checkScoresFresh(st, opts.Config.Exp, exp, opts.IO); err != nil {
+		return err
+	}
 	f, err := npy.Open(st.ScoresPath(opts.Config.Exp), npy.ReadOnly)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: run `trak score --exp %s` again", err, opts.Config.Exp)
 	}
 	defer f.Close()
 	h := f.Header()
-	if h.DType != npy.Float32 || len(h.Shape) != 2 {
-		return fmt.Errorf("%s: want a float32 N × T matrix, found %s %v", f.Path(), h.DType, h.Shape)
+	if h.DType != npy.Float32 || len(h.Shape) != 2 || h.Shape[0] != st.Meta.TrainSize || h.Shape[1] != exp.NumTargets {
+		return fmt.Errorf("%s: want a float32 %d × %d matrix, found %s %v: run `trak score --exp %s` again", f.Path(), st.Meta.TrainSize, exp.NumTargets, h.DType, h.Shape, opts.Config.Exp)
 	}
 	n, t := h.Shape[0], h.Shape[1]
+	// Every score is read by the ranking anyway; a NaN or infinity, which
+	// score never writes, would rank arbitrarily.
+	var nf *score.NonFiniteError
+	if err := score.CheckFinite32(f.Float32s(), t); errors.As(err, &nf) {
+		return fmt.Errorf("%s row %d (train example %d), column %d (target %d) holds %g, not a finite number: the file is damaged; run `trak score --exp %s` again",
+			f.Path(), nf.Row, nf.Row, nf.Col, nf.Col, nf.Value, opts.Config.Exp)
+	}
 	targets := opts.Targets
 	if len(targets) == 0 {
 		for i := range t {
@@ -186,6 +200,64 @@ func topRun(_ context.Context, opts *TopOptions) error {
 		return tw.Flush()
 	}
 	return nil
+}
+
+// checkScoresFresh refuses scores whose inputs changed since they were
+// computed (store.CheckScores), and targets that changed since, whose
+// descriptions would not match the scores. It notes, without failing,
+// scores from before inputs were recorded, and models finalized since that
+// the scores do not include.
+func checkScoresFresh(st *store.Store, name string, exp store.Experiment, io *IOStreams) error {
+	legacy, err := st.CheckScores(name, exp)
+	if err != nil {
+		return err
+	}
+	if legacy {
+		fmt.Fprintf(io.ErrOut, "note: scores/%s.npy was computed by an older trak that did not record its inputs, so whether they changed since cannot be checked: run `trak score --exp %s` again to have them recorded\n", name, name)
+	}
+	if fp, err := targetsFingerprint(st, exp.Targets); err == nil && exp.TargetsFingerprint != "" && fp != exp.TargetsFingerprint {
+		return fmt.Errorf("the targets %s changed since scores/%s.npy was computed (their fingerprint differs), so the targets' descriptions would not match the scores: restore them, or score the new targets under a new --exp name",
+			exp.Targets, name)
+	}
+	ids, err := st.ModelIDs()
+	if err != nil {
+		return err
+	}
+	var since []int
+	for _, id := range ids {
+		if slices.Contains(exp.ModelIDs, id) {
+			continue
+		}
+		if m, err := st.ModelMeta(id); err == nil && m.Finalized {
+			since = append(since, id)
+		}
+	}
+	if len(since) > 0 {
+		fmt.Fprintf(io.ErrOut, "note: model ids %v were finalized after scores/%s.npy was computed and are not in them: run `trak score --exp %s` again to include them\n", since, name, name)
+	}
+	return nil
+}
+
+// targetsFingerprint computes the fingerprint score recorded for the
+// targets at path, read as the store reads data sets; an error means they
+// cannot be read (describers then says so).
+func targetsFingerprint(st *store.Store, path string) (string, error) {
+	switch st.Meta.Task {
+	case "clip":
+		cols := st.Meta.DataColumns
+		ds, err := dataset.Open(dataset.Spec{Path: path, Format: dataset.Format(cols["format"]), ImageColumn: cols["image_column"], CaptionColumn: cols["caption_column"]})
+		if err != nil {
+			return "", err
+		}
+		return ds.Fingerprint(), nil
+	case "logreg":
+		d, err := logreg.ReadCSV(path)
+		if err != nil {
+			return "", err
+		}
+		return d.Fingerprint, nil
+	}
+	return "", fmt.Errorf("no fingerprint for task %q", st.Meta.Task)
 }
 
 // describers returns the description columns and functions for train and

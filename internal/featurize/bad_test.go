@@ -51,6 +51,9 @@ func newRows(t *testing.T, n, k int) (*store.Store, *store.Rows) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.AddModel(0, "ckpt", "sha"); err != nil {
+		t.Fatal(err)
+	}
 	rows, err := st.TrainRows(0)
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,9 @@ type TrainSummary struct {
 
 // Train featurizes the shard's rows of the train set for one checkpoint.
 func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
+	if err := RequireRows("train data", job.DataPath, job.Examples.Len()); err != nil {
+		return TrainSummary{}, err
+	}
 	p := job.Examples.NumParams()
 	proj, err := job.Projector.NewProjector(job.ModelID, p, job.Workers)
 	if err != nil {
@@ -136,6 +139,17 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		}
 	}
 	return out, nil
+}
+
+// RequireRows fails, naming the data set, when it has no rows: a train set
+// or targets file with a header and nothing else would otherwise make a
+// store or an experiment of zero rows, and scores of nothing, without a
+// word about the file.
+func RequireRows(what, path string, n int) error {
+	if n > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %s has no rows: at least one example is needed; check that the file holds examples, not only a header", what, path)
 }
 
 // FileSHA256 returns the hex SHA-256 of a file's content.

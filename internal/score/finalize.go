@@ -335,7 +335,7 @@ func firstNonFinite(s []float64) int {
 // nonFiniteError rejects a NaN or infinite feature: it would spread through
 // XᵀX to every entry of K.
 func nonFiniteError(i, j int, v float64) error {
-	return fmt.Errorf("train feature X[%d, %d] is %g: finalize needs finite features", i, j, v)
+	return &NonFiniteError{Matrix: "X", Row: i, Col: j, Value: v}
 }
 
 // cholesky is the factorisation of a symmetric positive definite A, scaled

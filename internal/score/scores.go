@@ -36,8 +36,11 @@ func Scores(ks, gs []Matrix, qs [][]float64, out RowWriter) error {
 // It holds every G_m and one block of rows of the result in float64,
 // O(Σ_m T·k_m + BlockRows·(T + max k_m)) memory, and streams the K_m: for each
 // block of train rows it accumulates Σ_m K_m[rows] G_mᵀ with BLAS, scales each
-// row by its mean Q and writes it. Non-finite inputs are not rejected: they
-// make only the scores they enter non-finite, and Top ranks NaN last.
+// row by its mean Q and writes it. Every value read is checked to be finite
+// (one comparison per value, next to the T multiply-adds each K value
+// costs): a NaN or infinity, which only a damaged file holds, is a
+// *NonFiniteError naming the matrix, checkpoint, row and column, and no
+// later row is written.
 //
 // Checkpoints are numbered by their position in the slices. It returns an
 // error, before writing any row, if there is no checkpoint, if ks, gs and qs
@@ -92,13 +95,20 @@ func ScoresWithOptions(ks, gs []Matrix, qs [][]float64, out RowWriter, opt Score
 		_, k := gs[c].Dims()
 		g[c] = blas64.General{Rows: t, Cols: k, Stride: k, Data: make([]float64, t*k)}
 		for i := range t {
-			gs[c].Row(i, g[c].Data[i*k:(i+1)*k])
+			row := g[c].Data[i*k : (i+1)*k]
+			gs[c].Row(i, row)
+			if j := firstNonFinite(row); j >= 0 {
+				return &NonFiniteError{Matrix: "G", Checkpoint: c, Row: i, Col: j, Value: row[j]}
+			}
 		}
 		p.step()
 	}
 	qbar := make([]float64, n)
 	for c := range m {
 		for i, q := range qs[c] {
+			if q-q != 0 {
+				return &NonFiniteError{Matrix: "Q", Checkpoint: c, Row: i, Value: q}
+			}
 			qbar[i] += q
 		}
 	}
@@ -116,7 +126,11 @@ func ScoresWithOptions(ks, gs []Matrix, qs [][]float64, out RowWriter, opt Score
 			k := g[c].Cols
 			kb := blas64.General{Rows: r1 - r0, Cols: k, Stride: k, Data: kbuf[:(r1-r0)*k]}
 			for i := r0; i < r1; i++ {
-				ks[c].Row(i, kb.Data[(i-r0)*k:(i-r0+1)*k])
+				row := kb.Data[(i-r0)*k : (i-r0+1)*k]
+				ks[c].Row(i, row)
+				if j := firstNonFinite(row); j >= 0 {
+					return &NonFiniteError{Matrix: "K", Checkpoint: c, Row: i, Col: j, Value: row[j]}
+				}
 			}
 			blas64.Gemm(blas.NoTrans, blas.Trans, 1, kb, g[c], 1, a)
 			p.step()
@@ -130,6 +144,41 @@ func ScoresWithOptions(ks, gs []Matrix, qs [][]float64, out RowWriter, opt Score
 			if err := out.SetRow(i, row); err != nil {
 				return fmt.Errorf("write row %d of the scores: %w", i, err)
 			}
+		}
+	}
+	return nil
+}
+
+// NonFiniteError reports a NaN or infinite value in an input of Finalize
+// (X) or Scores (K, G, Q), or in a score matrix (S, see CheckFinite32).
+// Such a value would spread through the products to other scores, or rank
+// arbitrarily; no correct computation produces one, so it means a damaged
+// file. Callers add the file's name and the fix.
+type NonFiniteError struct {
+	Matrix     string // "X", "K", "G", "Q" or "S"
+	Checkpoint int    // position of the checkpoint in the slices given (not for X and S)
+	Row, Col   int    // Col is 0 for Q
+	Value      float64
+}
+
+func (e *NonFiniteError) Error() string {
+	switch e.Matrix {
+	case "X":
+		return fmt.Sprintf("train feature X[%d, %d] is %g: finalize needs finite features", e.Row, e.Col, e.Value)
+	case "Q":
+		return fmt.Sprintf("checkpoint %d: out-to-loss term Q[%d] is %g: scores need finite inputs", e.Checkpoint, e.Row, e.Value)
+	case "S":
+		return fmt.Sprintf("score[%d, %d] is %g", e.Row, e.Col, e.Value)
+	}
+	return fmt.Sprintf("checkpoint %d: %s[%d, %d] is %g: scores need finite inputs", e.Checkpoint, e.Matrix, e.Row, e.Col, e.Value)
+}
+
+// CheckFinite32 returns a *NonFiniteError (Matrix "S") for the first NaN or
+// infinity of a row-major matrix with cols columns, or nil.
+func CheckFinite32(data []float32, cols int) error {
+	for i, v := range data {
+		if v-v != 0 {
+			return &NonFiniteError{Matrix: "S", Row: i / cols, Col: i % cols, Value: float64(v)}
 		}
 	}
 	return nil

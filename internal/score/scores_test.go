@@ -162,20 +162,52 @@ func TestScoresErrors(t *testing.T) {
 	}
 }
 
-func TestScoresNaNStaysLocal(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	k, g := randDense(rng, 6, 3), randDense(rng, 4, 3)
-	g.Data[2*3+1] = math.NaN()
-	got := NewDense(6, 4)
-	if err := Scores([]Matrix{k}, []Matrix{g}, [][]float64{randVec(rng, 6)}, got); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 6 {
-		for tt := range 4 {
-			if math.IsNaN(got.At(i, tt)) != (tt == 2) {
-				t.Fatalf("score[%d, %d] = %g: only target 2 should be NaN", i, tt, got.At(i, tt))
+// TestScoresRejectNonFinite: a NaN or infinity in K, G or Q is an error
+// naming the matrix, checkpoint, row and column, before any row that it
+// would enter is written.
+func TestScoresRejectNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		matrix   string
+		row, col int
+		v        float64
+	}{
+		{"K", 4, 1, math.NaN()},
+		{"G", 2, 0, math.Inf(1)},
+		{"Q", 5, 0, math.Inf(-1)},
+	} {
+		t.Run(c.matrix, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			ks := []Matrix{randDense(rng, 6, 3), randDense(rng, 6, 3)}
+			gs := []Matrix{randDense(rng, 4, 3), randDense(rng, 4, 3)}
+			qs := [][]float64{randVec(rng, 6), randVec(rng, 6)}
+			switch c.matrix {
+			case "K":
+				ks[1].(*Dense).Data[c.row*3+c.col] = c.v
+			case "G":
+				gs[1].(*Dense).Data[c.row*3+c.col] = c.v
+			case "Q":
+				qs[1][c.row] = c.v
 			}
-		}
+			got := NewDense(6, 4)
+			err := ScoresWithOptions(ks, gs, qs, got, ScoreOptions{BlockRows: 2})
+			var nf *NonFiniteError
+			if !errors.As(err, &nf) || nf.Matrix != c.matrix || nf.Checkpoint != 1 || nf.Row != c.row || nf.Col != c.col {
+				t.Fatalf("err = %#v, want a NonFiniteError for %s[%d, %d] of checkpoint 1", err, c.matrix, c.row, c.col)
+			}
+			for i := c.row; i < 6 && c.matrix == "K"; i++ {
+				for j := range 4 {
+					if got.At(i, j) != 0 {
+						t.Fatalf("row %d was written", i)
+					}
+				}
+			}
+		})
+	}
+	if err := CheckFinite32([]float32{1, 2, 3, float32(math.NaN())}, 2); err == nil || err.Error() != "score[1, 1] is NaN" {
+		t.Errorf("CheckFinite32: %v", err)
+	}
+	if err := CheckFinite32([]float32{1, 2}, 2); err != nil {
+		t.Errorf("CheckFinite32 of finite values: %v", err)
 	}
 }
 

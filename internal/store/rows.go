@@ -3,10 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/trak-dev/trak/internal/npy"
@@ -34,80 +32,54 @@ const (
 )
 
 // TrainRows opens (creating if needed) the train arrays of model id:
-// grads.npy, out_to_loss.npy and is_featurized.npy.
+// grads.npy, out_to_loss.npy and is_featurized.npy, checked as a group (see
+// openGroup). The model must be registered (AddModel) first.
 func (s *Store) TrainRows(id int) (*Rows, error) {
 	dt := npy.Float32
 	if s.Meta.FeaturesDType == "float16" {
 		dt = npy.Float16
 	}
-	dir := s.ModelDir(id)
-	return openRows(s.Meta.TrainSize, s.Meta.K, dt,
-		filepath.Join(dir, "grads.npy"),
-		filepath.Join(dir, "out_to_loss.npy"),
-		filepath.Join(dir, "is_featurized.npy"))
+	n, k := s.Meta.TrainSize, s.Meta.K
+	return s.openRows(group{
+		id: id,
+		data: []member{
+			{gradsFile, npy.Header{DType: dt, Shape: []int{n, k}}},
+			{outToLossFile, npy.Header{DType: npy.Float32, Shape: []int{n, 1}}},
+		},
+		flags: member{trainFlags, npy.Header{DType: npy.Uint8, Shape: []int{n}}},
+		fix:   s.refeaturize(id),
+	}, n, k)
 }
 
 // HasTrainRows reports whether the train arrays of model id exist.
 func (s *Store) HasTrainRows(id int) bool {
-	_, err := os.Stat(filepath.Join(s.ModelDir(id), "is_featurized.npy"))
+	_, err := os.Stat(filepath.Join(s.ModelDir(id), trainFlags))
 	return err == nil
 }
 
 // TargetRows opens (creating if needed) the target features of experiment
 // exp for model id: <exp>_grads.npy (t × k float32) and
-// <exp>_is_featurized.npy.
+// <exp>_is_featurized.npy, checked as a group (see openGroup).
 func (s *Store) TargetRows(id int, exp string, t int) (*Rows, error) {
-	dir := s.ModelDir(id)
-	return openRows(t, s.Meta.K, npy.Float32,
-		filepath.Join(dir, exp+"_grads.npy"), "",
-		filepath.Join(dir, exp+"_is_featurized.npy"))
+	grads, flags := s.TargetGradsPath(id, exp), s.TargetFlagsPath(id, exp)
+	return s.openRows(group{
+		id:    id,
+		data:  []member{{filepath.Base(grads), npy.Header{DType: npy.Float32, Shape: []int{t, s.Meta.K}}}},
+		flags: member{filepath.Base(flags), npy.Header{DType: npy.Uint8, Shape: []int{t}}},
+		fix:   fmt.Sprintf("remove %s and %s and run `trak score --exp %s` again (it featurizes the targets again)", grads, flags, exp),
+	}, t, s.Meta.K)
 }
 
-func openRows(n, k int, dt npy.DType, featsPath, qPath, donePath string) (_ *Rows, err error) {
-	if err := os.MkdirAll(filepath.Dir(featsPath), 0o755); err != nil {
-		return nil, err
-	}
-	r := &Rows{n: n, k: k}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
-	if r.feats, err = openOrCreate(featsPath, npy.Header{DType: dt, Shape: []int{n, k}}); err != nil {
-		return nil, err
-	}
-	if qPath != "" {
-		if r.q, err = openOrCreate(qPath, npy.Header{DType: npy.Float32, Shape: []int{n, 1}}); err != nil {
-			return nil, err
-		}
-	}
-	if r.done, err = openOrCreate(donePath, npy.Header{DType: npy.Uint8, Shape: []int{n}}); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// openOrCreate maps the .npy file at path read-write, creating it (zeroed)
-// if it does not exist. When processes race, one creates and the rest open.
-func openOrCreate(path string, h npy.Header) (*npy.File, error) {
-	f, err := npy.Create(path, h)
-	if err == nil {
-		return f, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	f, err = npy.Open(path, npy.ReadWrite)
+func (s *Store) openRows(g group, n, k int) (*Rows, error) {
+	data, done, err := s.openGroup(g)
 	if err != nil {
 		return nil, err
 	}
-	got := f.Header()
-	if got.DType != h.DType || !slices.Equal(got.Shape, h.Shape) {
-		f.Close()
-		return nil, fmt.Errorf("%s holds %s %v, this run needs %s %v: the store was written by a different run or is damaged; use a new save_dir",
-			path, got.DType, got.Shape, h.DType, h.Shape)
+	r := &Rows{n: n, k: k, feats: data[0], done: done}
+	if len(data) > 1 {
+		r.q = data[1]
 	}
-	return f, nil
+	return r, nil
 }
 
 // Len returns the number of rows.
@@ -183,6 +155,18 @@ func (r *Rows) Put(rows []int, feats []float32, q []float32) error {
 	if len(feats) != len(rows)*r.k || (r.q != nil && len(q) != len(rows)) {
 		panic("store: Put: slice lengths do not match rows")
 	}
+	// A non-finite value would be trusted by every later step once its flag
+	// is set; refuse it here, where the example is known.
+	for j, i := range rows {
+		for c, v := range feats[j*r.k : (j+1)*r.k] {
+			if v-v != 0 {
+				return fmt.Errorf("%s row %d: feature %d is %g: the checkpoint gives a non-finite gradient for this example (a diverged or damaged checkpoint?)", r.feats.Path(), i, c, v)
+			}
+		}
+		if r.q != nil && q[j]-q[j] != 0 {
+			return fmt.Errorf("%s row %d: the out-to-loss term is %g: the checkpoint gives a non-finite output for this example (a diverged or damaged checkpoint?)", r.q.Path(), i, q[j])
+		}
+	}
 	lo, hi := rows[0], rows[len(rows)-1]+1
 	switch r.feats.Header().DType {
 	case npy.Float32:
@@ -193,7 +177,13 @@ func (r *Rows) Put(rows []int, feats []float32, q []float32) error {
 	case npy.Float16:
 		dst := r.feats.Uint16s()
 		for j, i := range rows {
-			npy.Float16Bits(dst[i*r.k:(i+1)*r.k], feats[j*r.k:(j+1)*r.k])
+			row := dst[i*r.k : (i+1)*r.k]
+			npy.Float16Bits(row, feats[j*r.k:(j+1)*r.k])
+			for c, b := range row {
+				if b&0x7c00 == 0x7c00 { // all exponent bits: ±Inf (the inputs are finite)
+					return fmt.Errorf("%s row %d: feature %d is %g, beyond float16's range (±65504): use features_dtype: float32 (in a new save_dir)", r.feats.Path(), i, c, feats[j*r.k+c])
+				}
+			}
 		}
 	}
 	rowBytes := int64(r.k) * int64(r.feats.Header().DType.Size())

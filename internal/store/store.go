@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -90,12 +89,12 @@ func Create(dir string, want Metadata) (*Store, error) {
 		return nil, fmt.Errorf("create store: %w", err)
 	}
 	path := filepath.Join(dir, metadataFile)
-	data, err := json.MarshalIndent(want, "", "  ")
+	data, err := encodeMetadata(want)
 	if err != nil {
 		return nil, err
 	}
 	err = atomicfile.CreateNew(path, 0o644, func(f *os.File) error {
-		_, err := f.Write(append(data, '\n'))
+		_, err := f.Write(data)
 		return err
 	})
 	if err == nil {
@@ -134,6 +133,10 @@ func Open(dir string) (*Store, error) {
 	if m.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("open store %s: format version %d, this trak reads version %d", dir, m.FormatVersion, FormatVersion)
 	}
+	if err := checkSettings(path, raw); err != nil {
+		return nil, err
+	}
+	removeStaleTemps(dir)
 	return &Store{Dir: dir, Meta: m}, nil
 }
 
@@ -215,98 +218,4 @@ func quoted(s string) string {
 		return "(none)"
 	}
 	return strconv.Quote(s)
-}
-
-// ModelMeta is the content of <model_id>/meta.json.
-type ModelMeta struct {
-	ModelID          int     `json:"model_id"`
-	Checkpoint       string  `json:"checkpoint"`
-	CheckpointSHA256 string  `json:"checkpoint_sha256"`
-	Featurized       bool    `json:"featurized"`
-	Finalized        bool    `json:"finalized"`
-	FinalizeForm     string  `json:"finalize_form,omitempty"`
-	FinalizeLambda   float64 `json:"finalize_lambda,omitempty"`
-}
-
-// ModelDir returns the directory of a model id.
-func (s *Store) ModelDir(id int) string { return filepath.Join(s.Dir, strconv.Itoa(id)) }
-
-func (s *Store) modelMetaPath(id int) string { return filepath.Join(s.ModelDir(id), "meta.json") }
-
-// AddModel registers checkpoint (with its SHA-256) as model id, or checks
-// that the id already holds the same checkpoint.
-func (s *Store) AddModel(id int, checkpoint, sha256 string) (ModelMeta, error) {
-	if err := os.MkdirAll(s.ModelDir(id), 0o755); err != nil {
-		return ModelMeta{}, fmt.Errorf("create model directory: %w", err)
-	}
-	m := ModelMeta{ModelID: id, Checkpoint: checkpoint, CheckpointSHA256: sha256}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return ModelMeta{}, err
-	}
-	err = atomicfile.CreateNew(s.modelMetaPath(id), 0o644, func(f *os.File) error {
-		_, err := f.Write(append(data, '\n'))
-		return err
-	})
-	if err == nil {
-		return m, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return ModelMeta{}, fmt.Errorf("register model %d: %w", id, err)
-	}
-	have, err := s.ModelMeta(id)
-	if err != nil {
-		return ModelMeta{}, err
-	}
-	if have.CheckpointSHA256 != sha256 {
-		return ModelMeta{}, fmt.Errorf("model id %d in %s holds checkpoint %s (sha256 %.12s…), not %s (sha256 %.12s…): give this checkpoint another --model-id",
-			id, s.Dir, have.Checkpoint, have.CheckpointSHA256, checkpoint, sha256)
-	}
-	return have, nil
-}
-
-// ModelMeta reads the meta.json of model id.
-func (s *Store) ModelMeta(id int) (ModelMeta, error) {
-	path := s.modelMetaPath(id)
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ModelMeta{}, fmt.Errorf("model id %d is not in store %s: run `trak featurize --model-id %d` first", id, s.Dir, id)
-	}
-	if err != nil {
-		return ModelMeta{}, err
-	}
-	var m ModelMeta
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return ModelMeta{}, fmt.Errorf("%s is corrupt (%v): featurize model id %d again into a new store", path, err, id)
-	}
-	return m, nil
-}
-
-// SetModelMeta atomically replaces the meta.json of m.ModelID.
-func (s *Store) SetModelMeta(m ModelMeta) error {
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(s.modelMetaPath(m.ModelID), append(data, '\n'), 0o644)
-}
-
-// ModelIDs lists the model ids registered in the store, ascending.
-func (s *Store) ModelIDs() ([]int, error) {
-	entries, err := os.ReadDir(s.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("list store: %w", err)
-	}
-	var ids []int
-	for _, e := range entries {
-		id, err := strconv.Atoi(e.Name())
-		if err != nil || id < 0 || !e.IsDir() || strconv.Itoa(id) != e.Name() {
-			continue
-		}
-		if _, err := os.Stat(s.modelMetaPath(id)); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	sort.Ints(ids)
-	return ids, nil
 }

@@ -143,6 +143,9 @@ func TestRows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if _, err := s.AddModel(0, "ckpt", "sha"); err != nil {
+				t.Fatal(err)
+			}
 			r, err := s.TrainRows(0)
 			if err != nil {
 				t.Fatal(err)
@@ -178,6 +181,9 @@ func TestRows(t *testing.T) {
 func TestRowsShapeMismatch(t *testing.T) {
 	s, err := Create(t.TempDir(), testMeta())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddModel(0, "ckpt", "sha"); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.TargetRows(0, "val", 4)

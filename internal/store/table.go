@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/trak-dev/trak/internal/npy"
 )
@@ -19,26 +18,20 @@ type Table struct {
 }
 
 // Table opens (creating if needed) the embedding table of model id, with
-// embedding dimension d.
-func (s *Store) Table(id, d int) (_ *Table, err error) {
-	dir := s.ModelDir(id)
+// embedding dimension d, checked as a group (see openGroup).
+func (s *Store) Table(id, d int) (*Table, error) {
 	n := s.Meta.TrainSize
-	t := &Table{n: n, d: d}
-	defer func() {
-		if err != nil {
-			t.Close()
-		}
-	}()
-	if t.image, err = openOrCreate(filepath.Join(dir, "embeddings_image.npy"), npy.Header{DType: npy.Float32, Shape: []int{n, d}}); err != nil {
+	emb := npy.Header{DType: npy.Float32, Shape: []int{n, d}}
+	data, done, err := s.openGroup(group{
+		id:    id,
+		data:  []member{{"embeddings_image.npy", emb}, {"embeddings_text.npy", emb}},
+		flags: member{"is_embedded.npy", npy.Header{DType: npy.Uint8, Shape: []int{n}}},
+		fix:   s.refeaturize(id),
+	})
+	if err != nil {
 		return nil, err
 	}
-	if t.text, err = openOrCreate(filepath.Join(dir, "embeddings_text.npy"), npy.Header{DType: npy.Float32, Shape: []int{n, d}}); err != nil {
-		return nil, err
-	}
-	if t.done, err = openOrCreate(filepath.Join(dir, "is_embedded.npy"), npy.Header{DType: npy.Uint8, Shape: []int{n}}); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return &Table{n: n, d: d, image: data[0], text: data[1], done: done}, nil
 }
 
 // Pending returns the rows without embeddings, ascending.
