@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/tokenizer"
 )
@@ -36,9 +39,11 @@ func newCmdTokenize(io *IOStreams, runF func(context.Context, *TokenizeOptions) 
 			case), wrapped in start and end tokens, cut to the context length (the last
 			kept id becomes the end token) and padded with 0.
 
-			Captions come from the arguments, or one per line from stdin. Output is one
-			line per caption with its context-length ids separated by tabs (--trim drops
-			the padding), or with --out a T × context int64 .npy file.
+			Captions come from the arguments, or one per line from stdin. They must be
+			valid UTF-8, as featurize requires: other text is an error naming the
+			argument or line. Output is one line per caption with its context-length ids
+			separated by tabs (--trim drops the padding), or with --out a T × context
+			int64 .npy file.
 		`),
 		Example: examples(`
 			$ trak tokenize "a photo of a cat"
@@ -71,10 +76,15 @@ func tokenizeRun(opts *TokenizeOptions) error {
 		return err
 	}
 	captions := opts.Captions
+	where := func(i int) string { return fmt.Sprintf("caption argument %d", i+1) }
 	if captions == nil {
 		if captions, err = readLines(opts.IO.In); err != nil {
 			return fmt.Errorf("read captions from stdin: %w", err)
 		}
+		where = func(i int) string { return fmt.Sprintf("stdin line %d", i+1) }
+	}
+	if err := checkCaptions(captions, where); err != nil {
+		return err
 	}
 	if opts.Out != "" {
 		data := make([]byte, 0, len(captions)*opts.ContextLength*8)
@@ -107,6 +117,29 @@ func tokenizeRun(opts *TokenizeOptions) error {
 		w.WriteByte('\n')
 	}
 	return w.Flush()
+}
+
+// checkCaptions applies featurize's rule for captions to the ones given:
+// text that is not valid UTF-8 is refused (the tokenizer would quietly turn
+// its stray bytes into U+FFFD), so that tokenize never shows ids for a
+// caption that featurize rejects as a bad example. where names caption i.
+func checkCaptions(captions []string, where func(i int) string) error {
+	for i, c := range captions {
+		if _, err := dataset.CleanCaption(c); !errors.Is(err, dataset.ErrCaptionNotUTF8) {
+			continue
+		}
+		at := 0
+		for at < len(c) {
+			r, size := utf8.DecodeRuneInString(c[at:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			at += size
+		}
+		return fmt.Errorf("%s: %w (byte %d is 0x%02x), and featurize refuses such a caption as a bad example; convert the text to UTF-8 (for Latin-1: iconv -f latin1 -t utf-8)",
+			where(i), dataset.ErrCaptionNotUTF8, at+1, c[at])
+	}
+	return nil
 }
 
 // readLines reads lines without their line endings; a final empty line
