@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/gpu"
 	"github.com/trak-dev/trak/internal/sysinfo"
 )
@@ -15,9 +16,12 @@ import (
 // hands commands to.
 const cudaBinary = "trak-cuda"
 
-// handoffEnv marks a process started by a hand-off, so that it never hands
-// off again.
-const handoffEnv = "TRAK_HANDOFF"
+// The devices --device takes.
+const (
+	deviceAuto = "auto"
+	deviceCPU  = "cpu"
+	deviceCUDA = "cuda"
+)
 
 // exitCodeError carries the exit status of a command run in trak-cuda.
 type exitCodeError struct{ code int }
@@ -40,25 +44,31 @@ func findCUDABinary() (string, error) {
 // a note for stderr when auto falls back although a GPU seemed present.
 func resolveDevice(device string) (handoff, note string, err error) {
 	switch device {
-	case "cpu":
+	case deviceCPU:
 		return "", "", nil
-	case "cuda", "auto":
+	case deviceCUDA, deviceAuto:
 	default:
 		return "", "", usageErrorf("--device must be auto, cpu or cuda, got %q", device)
 	}
-	if gpu.Built() || os.Getenv(handoffEnv) != "" {
+	// A process started by a hand-off runs the command itself, whatever it
+	// finds, so that a misinstalled trak-cuda (a CPU build under that name)
+	// cannot start itself again and again.
+	if gpu.Built() || os.Getenv(config.EnvHandoff) != "" {
 		return "", "", nil
 	}
-	nv := sysinfo.ReadNVIDIA()
+	nv, err := readNVIDIA()
+	if err != nil {
+		return "", "", err
+	}
 	bin, binErr := findCUDABinary()
 	switch {
-	case device == "cuda" && nv.Driver == "":
+	case device == deviceCUDA && nv.Driver == "":
 		return "", "", errors.New("--device cuda: no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing): install the driver, or use --device cpu")
-	case device == "cuda" && len(nv.Devices) == 0:
+	case device == deviceCUDA && len(nv.Devices) == 0:
 		return "", "", errors.New("--device cuda: the NVIDIA driver is loaded but no /dev/nvidiaN device is visible (container without GPU access?): use --device cpu")
-	case device == "cuda" && binErr != nil:
+	case device == deviceCUDA && binErr != nil:
 		return "", "", fmt.Errorf("--device cuda needs %s, trak's CUDA build, next to trak or on PATH: %w; build it with `go build -tags cuda -o trak-cuda ./cmd/trak` on a machine with the CUDA toolkit", cudaBinary, gpu.ErrNotBuilt)
-	case device == "cuda":
+	case device == deviceCUDA:
 		return bin, "", nil
 	case nv.Driver != "" && len(nv.Devices) > 0 && binErr == nil:
 		return bin, "", nil
@@ -73,11 +83,20 @@ func resolveDevice(device string) (handoff, note string, err error) {
 func runHandoff(bin string, args []string, io *IOStreams) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = io.In, io.Out, io.ErrOut
-	cmd.Env = append(os.Environ(), handoffEnv+"=1")
+	cmd.Env = append(os.Environ(), config.EnvHandoff+"=1")
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return exitCodeError{code: ee.ExitCode()}
 	}
 	return err
+}
+
+// readNVIDIA reports the NVIDIA driver and devices; binaries built with
+// -tags trak_testhooks can fake them (testhooks_on.go).
+func readNVIDIA() (sysinfo.NVIDIA, error) {
+	if nv, ok, err := fakeNVIDIA(); ok {
+		return nv, err
+	}
+	return sysinfo.ReadNVIDIA(), nil
 }

@@ -5,7 +5,8 @@
 // environment variable (projector.dim is TRAK_PROJECTOR_DIM), the YAML file
 // given with --config, the default. This is viper's usual order. A key that
 // does not exist, in the file or as a TRAK_* variable, is an error that names
-// the nearest valid key, so a typo never silently falls back to a default.
+// the nearest valid key, so a typo never silently falls back to a default;
+// the TRAK_* variables that are not keys are listed in OtherEnv.
 // Relative paths written in the config file are resolved against the file's
 // directory; relative paths from flags or the environment against the
 // working directory.
@@ -325,7 +326,7 @@ func checkEnv(env map[string]string, extra []string) error {
 	}
 	var names []string
 	for name := range env {
-		if strings.HasPrefix(name, EnvPrefix+"_") && !known[name] {
+		if strings.HasPrefix(name, EnvPrefix+"_") && !known[name] && !isOtherEnv(name) {
 			names = append(names, name)
 		}
 	}
