@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -422,5 +423,34 @@ func TestExperimentLeavesNoLock(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Dir, ".experiments.lock")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf(".experiments.lock: %v, want it removed", err)
+	}
+}
+
+// TestPutRefusesNonFinite: a row whose features or Q are not finite, or
+// whose features overflow float16, is refused before its flag is set.
+func TestPutRefusesNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		dtype string
+		feats []float32
+		q     float32
+		want  string
+	}{
+		{"float32", []float32{1, float32(math.NaN()), 3}, 0.5, "grads.npy row 2: feature 1 is NaN"},
+		{"float32", []float32{1, 2, 3}, float32(math.Inf(1)), "out_to_loss.npy row 2: the out-to-loss term is +Inf"},
+		{"float16", []float32{1, 70000, 3}, 0.5, "beyond float16's range (±65504): use features_dtype: float32"},
+	} {
+		m := testMeta()
+		m.FeaturesDType = c.dtype
+		s, _ := Create(t.TempDir(), m)
+		s.AddModel(0, "c", "s")
+		r, err := s.TrainRows(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, r.Put([]int{2}, c.feats, []float32{c.q}), c.want)
+		if r.Done(2) {
+			t.Errorf("%s %v: row marked done", c.dtype, c.feats)
+		}
+		r.Close()
 	}
 }

@@ -177,7 +177,9 @@ func (s *Store) ModelIDs() ([]int, error) {
 
 // checkNoOrphans refuses a model directory without meta.json that holds
 // files. Hidden files (temporary files, locks) do not count: a directory
-// being registered by another process holds nothing else.
+// being registered by another process holds nothing else. A meta.json
+// that appeared since the caller looked for it is another process's
+// registration, not an orphan.
 func (s *Store) checkNoOrphans(id int) error {
 	dir := s.ModelDir(id)
 	entries, err := os.ReadDir(dir)
@@ -189,6 +191,9 @@ func (s *Store) checkNoOrphans(id int) error {
 	}
 	var names []string
 	for _, e := range entries {
+		if e.Name() == modelMetaFile {
+			return nil
+		}
 		if !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
 		}
