@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -21,6 +22,7 @@ type InspectOptions struct {
 	IO         *IOStreams
 	Checkpoint string
 	ModelCfg   string // open_clip JSON config or preset name; "" infers
+	Format     string // text or json
 }
 
 func newCmdInspect(io *IOStreams, runF func(context.Context, *InspectOptions) error) *cobra.Command {
@@ -54,6 +56,7 @@ func newCmdInspect(io *IOStreams, runF func(context.Context, *InspectOptions) er
 		},
 	}
 	cmd.Flags().StringVar(&opts.ModelCfg, "model-config", "", "open_clip JSON config `file`, or a preset name ("+strings.Join(clip.PresetNames(), ", ")+")")
+	addFormatFlag(cmd, &opts.Format)
 	return cmd
 }
 
@@ -75,54 +78,121 @@ func loadModelConfig(s string) (*clip.Config, error) {
 	return &c, nil
 }
 
+// inspectReport is what `trak inspect` finds; --format json prints it as
+// is, and the text form prints the same facts as a table.
+type inspectReport struct {
+	Checkpoint string `json:"checkpoint"`
+	Layout     string `json:"layout"`
+	Weights    struct {
+		Path      string `json:"path"`
+		Format    string `json:"format"`
+		SizeBytes int64  `json:"size_bytes"`
+	} `json:"weights"`
+	Tensors struct {
+		Count  int            `json:"count"`
+		DTypes map[string]int `json:"dtypes"`
+	} `json:"tensors"`
+	// AlsoStored are the entries that are not parameters: checked, then
+	// ignored.
+	AlsoStored []string `json:"also_stored"`
+	// Architecture is null when neither a config nor the shapes give one.
+	Architecture *inspectArch       `json:"architecture"`
+	Preprocess   *inspectPreprocess `json:"preprocess"`
+	VocabDir     string             `json:"vocab_dir"`
+	// Temperature is exp(logit_scale), null without a logit_scale.
+	Temperature *float64 `json:"temperature"`
+	OK          bool     `json:"ok"`
+	Problems    []string `json:"problems"`
+}
+
+type inspectArch struct {
+	Source          string       `json:"source"`
+	EmbedDim        int          `json:"embed_dim"`
+	Activation      string       `json:"activation"` // gelu or quick_gelu
+	LayerNormEps    float64      `json:"layer_norm_eps"`
+	Vision          inspectTower `json:"vision"`
+	Text            inspectTower `json:"text"`
+	TotalParameters int64        `json:"total_parameters"` // without logit_scale
+}
+
+// inspectTower describes one tower; the fields a tower lacks are omitted.
+type inspectTower struct {
+	ImageSize     int   `json:"image_size,omitempty"`
+	PatchSize     int   `json:"patch_size,omitempty"`
+	ContextLength int   `json:"context_length,omitempty"`
+	VocabSize     int   `json:"vocab_size,omitempty"`
+	Width         int   `json:"width"`
+	Layers        int   `json:"layers"`
+	Heads         int   `json:"heads"`
+	MLPWidth      int   `json:"mlp_width"`
+	Parameters    int64 `json:"parameters"`
+}
+
+type inspectPreprocess struct {
+	ImageSize     int       `json:"image_size,omitempty"`
+	Mean          []float64 `json:"mean,omitempty"`
+	Std           []float64 `json:"std,omitempty"`
+	Interpolation string    `json:"interpolation,omitempty"`
+	ResizeMode    string    `json:"resize_mode,omitempty"`
+	FillColor     *int      `json:"fill_color,omitempty"`
+	Source        string    `json:"source"`
+
+	text string
+}
+
 func inspectRun(opts *InspectOptions) error {
+	r, err := inspectCheckpoint(opts)
+	if r == nil {
+		return err
+	}
+	if opts.Format == formatJSON {
+		if werr := writeJSON(opts.IO.Out, r); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if werr := r.writeText(opts.IO.Out); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// inspectCheckpoint reads and checks the checkpoint. It returns a nil
+// report when nothing could be read, and an error when the checkpoint has
+// problems (listed in the report too).
+func inspectCheckpoint(opts *InspectOptions) (*inspectReport, error) {
 	cfg, err := loadModelConfig(opts.ModelCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ck, err := clipckpt.Open(opts.Checkpoint)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ck.Close()
 	f := ck.File
-	w := tabwriter.NewWriter(opts.IO.Out, 0, 8, 2, ' ', 0)
-	size := int64(0)
+	r := &inspectReport{Checkpoint: opts.Checkpoint, Layout: ck.Layout, AlsoStored: []string{}, Problems: []string{}}
+	r.Weights.Path, r.Weights.Format = ck.Weights, f.Format
 	if st, err := os.Stat(ck.Weights); err == nil {
-		size = st.Size()
+		r.Weights.SizeBytes = st.Size()
 	}
-	fmt.Fprintf(w, "checkpoint\t%s\n", opts.Checkpoint)
-	fmt.Fprintf(w, "layout\t%s\n", ck.Layout)
-	fmt.Fprintf(w, "weights\t%s (%s, %.1f MB)\n", ck.Weights, f.Format, float64(size)/1e6)
-	dtypes := map[string]int{}
+	r.Tensors.Count = len(f.Names())
+	r.Tensors.DTypes = map[string]int{}
 	for _, name := range f.Names() {
 		t, _ := f.Tensor(name)
-		dtypes[t.DType.String()]++
+		r.Tensors.DTypes[t.DType.String()]++
 	}
-	var dts []string
-	for dt, n := range dtypes {
-		dts = append(dts, fmt.Sprintf("%s × %d", dt, n))
+	for _, e := range ck.Extras {
+		r.AlsoStored = append(r.AlsoStored, e.Name)
 	}
-	sort.Strings(dts)
-	fmt.Fprintf(w, "tensors\t%d parameters (%s)\n", len(f.Names()), strings.Join(dts, ", "))
-	if len(ck.Extras) > 0 {
-		var names []string
-		for _, e := range ck.Extras {
-			names = append(names, e.Name)
-		}
-		fmt.Fprintf(w, "also stored\t%s (not parameters: checked, then ignored)\n", summarizeNames(names))
-	}
-	var source string
-	switch {
-	case cfg != nil:
+	source := ck.ArchitectureSource()
+	if cfg != nil {
 		source = "model_config " + opts.ModelCfg
-	default:
-		source = ck.ArchitectureSource()
 	}
 	c, cfgErr := ck.Resolve(cfg)
 	if cfgErr != nil && cfg == nil && ck.Config == nil {
-		w.Flush()
-		return cfgErr
+		r.Problems = append(r.Problems, cfgErr.Error())
+		return r, cfgErr
 	}
 	switch {
 	case cfg != nil:
@@ -130,45 +200,40 @@ func inspectRun(opts *InspectOptions) error {
 	case cfgErr != nil:
 		c = *ck.Config
 	}
-	act := "GELU"
+	a := &inspectArch{Source: source, EmbedDim: c.EmbedDim, Activation: "gelu", LayerNormEps: c.LayerNormEps}
 	if c.QuickGELU {
-		act = "QuickGELU"
+		a.Activation = "quick_gelu"
 	}
-	fmt.Fprintf(w, "architecture\t%s\n", source)
-	fmt.Fprintf(w, "embed_dim\t%d\n", c.EmbedDim)
-	var vision, text int64
+	if a.LayerNormEps == 0 {
+		a.LayerNormEps = 1e-5
+	}
 	for _, p := range c.Params() {
 		switch {
 		case strings.HasPrefix(p.Name, "visual."):
-			vision += int64(p.Len())
+			a.Vision.Parameters += int64(p.Len())
 		case p.Name != "logit_scale":
-			text += int64(p.Len())
+			a.Text.Parameters += int64(p.Len())
 		}
 	}
-	eps := ""
-	if c.LayerNormEps != 0 {
-		eps = fmt.Sprintf(", LayerNorm eps %g", c.LayerNormEps)
-	}
-	fmt.Fprintf(w, "vision\tViT %d px, patch %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
-		c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.VisionHeads(), c.VisionMLP(), act, eps, commas(vision))
-	fmt.Fprintf(w, "text\tcontext %d, vocab %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
-		c.Text.ContextLength, c.Text.VocabSize, c.Text.Width, c.Text.Layers, c.Text.Heads, c.TextMLP(), act, eps, commas(text))
-	fmt.Fprintf(w, "total\t%s parameters (+ logit_scale)\n", commas(c.NumParams()))
+	a.Vision.ImageSize, a.Vision.PatchSize, a.Vision.Width, a.Vision.Layers, a.Vision.Heads, a.Vision.MLPWidth =
+		c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.VisionHeads(), c.VisionMLP()
+	a.Text.ContextLength, a.Text.VocabSize, a.Text.Width, a.Text.Layers, a.Text.Heads, a.Text.MLPWidth =
+		c.Text.ContextLength, c.Text.VocabSize, c.Text.Width, c.Text.Layers, c.Text.Heads, c.TextMLP()
+	a.TotalParameters = c.NumParams()
+	r.Architecture = a
 	if p := ck.Preprocess; p != nil {
-		fmt.Fprintf(w, "preprocess\t%s (from %s)\n", describePreprocess(p), p.Source)
+		r.Preprocess = &inspectPreprocess{ImageSize: p.ImageSize, Mean: p.Mean, Std: p.Std, Interpolation: p.Interpolation,
+			ResizeMode: p.ResizeMode, FillColor: p.FillColor, Source: p.Source, text: describePreprocess(p)}
 	}
-	if ck.VocabDir != "" {
-		fmt.Fprintf(w, "vocabulary\t%s (vocab.json, merges.txt; vocab_dir overrides)\n", ck.VocabDir)
-	}
-	var problems []string
+	r.VocabDir = ck.VocabDir
 	if cfgErr != nil {
-		problems = append(problems, cfgErr.Error())
+		r.Problems = append(r.Problems, cfgErr.Error())
 	}
 	for _, name := range f.Names() {
 		t, _ := f.Tensor(name)
 		buf := make([]float32, t.Len())
 		if err := t.Float32s(buf); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
 		bad := 0
@@ -178,22 +243,73 @@ func inspectRun(opts *InspectOptions) error {
 			}
 		}
 		if bad > 0 {
-			problems = append(problems, fmt.Sprintf("%s: %d non-finite values", name, bad))
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: %d non-finite values", name, bad))
 		}
 	}
 	if ls, ok := f.Tensor("logit_scale"); ok && ls.Len() == 1 {
 		v := make([]float32, 1)
 		if ls.Float32s(v) == nil {
-			fmt.Fprintf(w, "temperature\texp(logit_scale) = %.4g\n", math.Exp(float64(v[0])))
+			temp := math.Exp(float64(v[0]))
+			r.Temperature = &temp
 		}
 	}
-	if len(problems) == 0 {
-		fmt.Fprintf(w, "status\tok: every tensor present, shaped as the architecture says, and finite\n")
+	if len(r.Problems) > 0 {
+		return r, fmt.Errorf("%s:\n  %s", opts.Checkpoint, strings.Join(r.Problems, "\n  "))
+	}
+	r.OK = true
+	return r, nil
+}
+
+// writeText prints the report as a two-column table.
+func (r *inspectReport) writeText(out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "checkpoint\t%s\n", r.Checkpoint)
+	fmt.Fprintf(w, "layout\t%s\n", r.Layout)
+	fmt.Fprintf(w, "weights\t%s (%s, %.1f MB)\n", r.Weights.Path, r.Weights.Format, float64(r.Weights.SizeBytes)/1e6)
+	var dts []string
+	for dt, n := range r.Tensors.DTypes {
+		dts = append(dts, fmt.Sprintf("%s × %d", dt, n))
+	}
+	sort.Strings(dts)
+	fmt.Fprintf(w, "tensors\t%d parameters (%s)\n", r.Tensors.Count, strings.Join(dts, ", "))
+	if len(r.AlsoStored) > 0 {
+		fmt.Fprintf(w, "also stored\t%s (not parameters: checked, then ignored)\n", summarizeNames(r.AlsoStored))
+	}
+	a := r.Architecture
+	if a == nil {
 		return w.Flush()
 	}
-	fmt.Fprintf(w, "status\t%d problem(s)\n", len(problems))
-	w.Flush()
-	return fmt.Errorf("%s:\n  %s", opts.Checkpoint, strings.Join(problems, "\n  "))
+	act := "GELU"
+	if a.Activation == "quick_gelu" {
+		act = "QuickGELU"
+	}
+	eps := ""
+	if a.LayerNormEps != 1e-5 {
+		eps = fmt.Sprintf(", LayerNorm eps %g", a.LayerNormEps)
+	}
+	fmt.Fprintf(w, "architecture\t%s\n", a.Source)
+	fmt.Fprintf(w, "embed_dim\t%d\n", a.EmbedDim)
+	v, t := a.Vision, a.Text
+	fmt.Fprintf(w, "vision\tViT %d px, patch %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
+		v.ImageSize, v.PatchSize, v.Width, v.Layers, v.Heads, v.MLPWidth, act, eps, commas(v.Parameters))
+	fmt.Fprintf(w, "text\tcontext %d, vocab %d, width %d, %d layers, %d heads, MLP %d, %s%s: %s parameters\n",
+		t.ContextLength, t.VocabSize, t.Width, t.Layers, t.Heads, t.MLPWidth, act, eps, commas(t.Parameters))
+	fmt.Fprintf(w, "total\t%s parameters (+ logit_scale)\n", commas(a.TotalParameters))
+	if p := r.Preprocess; p != nil {
+		fmt.Fprintf(w, "preprocess\t%s (from %s)\n", p.text, p.Source)
+	}
+	if r.VocabDir != "" {
+		fmt.Fprintf(w, "vocabulary\t%s (vocab.json, merges.txt; vocab_dir overrides)\n", r.VocabDir)
+	}
+	if r.Temperature != nil {
+		fmt.Fprintf(w, "temperature\texp(logit_scale) = %.4g\n", *r.Temperature)
+	}
+	if r.OK {
+		fmt.Fprintf(w, "status\tok: every tensor present, shaped as the architecture says, and finite\n")
+	} else {
+		fmt.Fprintf(w, "status\t%d problem(s)\n", len(r.Problems))
+	}
+	return w.Flush()
 }
 
 // describePreprocess is one line of the image settings a folder states.

@@ -88,6 +88,7 @@ func newCmdTop(io *IOStreams, runF func(context.Context, *TopOptions) error) *co
 	cmd.Flags().IntVarP(&opts.K, "k", "k", 10, "Number of train examples per target")
 	cmd.Flags().BoolVar(&opts.Opponents, "opponents", false, "List the lowest scores (examples that worked against the target)")
 	cmd.Flags().StringVar(&opts.Format, "format", "tsv", "Output `format`: tsv or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"tsv", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().IntSliceVar(&opts.Targets, "target", nil, "Only these target `indices` (repeatable)")
 	cmd.Flags().BoolVar(&opts.Header, "header", false, "Print a header line (default: when stdout is a terminal)")
 	return cmd

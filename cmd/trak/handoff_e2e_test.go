@@ -122,6 +122,7 @@ func TestDeviceHandoff(t *testing.T) {
 	rig := newHandoffRig(t)
 	t.Run("commands", func(t *testing.T) { testHandoffCommands(t, rig) })
 	t.Run("lookup", func(t *testing.T) { testHandoffLookup(t, rig) })
+	t.Run("doctor", func(t *testing.T) { testDoctorRunsTrakCUDA(t, rig) })
 }
 
 // testHandoffCommands runs every command that --device places (featurize,
@@ -248,4 +249,45 @@ func testHandoffLookup(t *testing.T, rig *handoffRig) {
 			t.Errorf("exit %d:\n%s", code, errOut)
 		}
 	})
+}
+
+// testDoctorRunsTrakCUDA: doctor appends trak-cuda's own report, in text
+// or JSON, and a trak-cuda that is a CPU build does not start itself again.
+func testDoctorRunsTrakCUDA(t *testing.T, rig *handoffRig) {
+	out, errOut, code := rig.run(t, rig.trak, t.TempDir(), rig.env("gpu"), "doctor")
+	if code != 0 || !strings.Contains(out, "--- trak-cuda doctor") || !strings.Contains(out, rig.cuda) {
+		t.Fatalf("doctor: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if recs := rig.records(t); len(recs) != 1 || !slices.Equal(recs[0].Args, []string{"doctor"}) || recs[0].Env["TRAK_HANDOFF"] != "1" {
+		t.Errorf("trak-cuda runs: %+v, want one `doctor` with TRAK_HANDOFF=1", recs)
+	}
+
+	out, errOut, code = rig.run(t, rig.trak, t.TempDir(), rig.env("gpu"), "doctor", "--format", "json")
+	if code != 0 {
+		t.Fatalf("doctor --format json: exit %d\n%s", code, errOut)
+	}
+	var rep struct {
+		NVIDIA struct {
+			Driver  string   `json:"driver"`
+			Devices []string `json:"devices"`
+		} `json:"nvidia"`
+		TrakCUDA struct {
+			Path   string `json:"path"`
+			Doctor *struct {
+				CUDA     bool `json:"cuda"`
+				TrakCUDA struct {
+					Path string `json:"path"`
+				} `json:"trak_cuda"`
+			} `json:"doctor"`
+		} `json:"trak_cuda"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("doctor --format json: %v\n%s", err, out)
+	}
+	if rep.NVIDIA.Driver == "" || len(rep.NVIDIA.Devices) != 1 || rep.TrakCUDA.Path != rig.cuda || rep.TrakCUDA.Doctor == nil {
+		t.Errorf("doctor --format json: %+v\n%s", rep, out)
+	}
+	if recs := rig.records(t); len(recs) != 1 || !slices.Equal(recs[0].Args, []string{"doctor", "--format", "json"}) {
+		t.Errorf("trak-cuda runs: %+v", recs)
+	}
 }

@@ -57,12 +57,15 @@ func (kf *keyFlags) load() (config.Config, error) {
 	return config.Load(config.Sources{File: kf.file, Flags: flags})
 }
 
-// require reports the first of the named settings that is empty.
+// require reports the first of the named settings that is empty. It is an
+// error of the configuration, not a usage error: the setting may belong in
+// the --config file or the environment as well as on the command line, and
+// the message names all three, so no usage follows it.
 func require(pairs ...string) error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
 			key := pairs[i]
-			return usageErrorf("%s is not set: give --%s, set it in the --config file, or export %s", key, flagName(key), config.EnvName(key))
+			return fmt.Errorf("%s is not set: give --%s, set it in the --config file, or export %s", key, flagName(key), config.EnvName(key))
 		}
 	}
 	return nil

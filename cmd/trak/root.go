@@ -26,8 +26,9 @@ const (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// usageError marks an error in how the command was called; the usage is
-// printed after it and the exit code is 2.
+// usageError marks an error in how the command was called (the command
+// line cannot be parsed, or a command's own flag has a value outside its
+// range): the usage is printed after it and the exit code is 2.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
@@ -37,20 +38,62 @@ func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// runError marks an error returned by trak's own code while a command ran
+// (a missing setting, a missing file, a failed computation): it is printed
+// alone and the exit code is 1, unless it is a usageError. Errors that
+// cobra returns before running a command (unknown commands, wrong argument
+// counts) carry no mark and are usage errors, whatever their wording.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// markRunErrors wraps the run functions of cmd and its subcommands so that
+// the errors they return are told apart from cobra's usage errors.
+func markRunErrors(cmd *cobra.Command) {
+	mark := func(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+		if f == nil {
+			return nil
+		}
+		return func(c *cobra.Command, args []string) error {
+			err := f(c, args)
+			if err == nil || errors.As(err, new(usageError)) || errors.As(err, new(handoff)) {
+				return err
+			}
+			return runError{err}
+		}
+	}
+	cmd.PersistentPreRunE = mark(cmd.PersistentPreRunE)
+	cmd.PreRunE = mark(cmd.PreRunE)
+	cmd.RunE = mark(cmd.RunE)
+	for _, c := range cmd.Commands() {
+		markRunErrors(c)
+	}
+}
+
 // Main runs trak with args and returns the exit code.
 func Main(args []string, io *IOStreams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(io)
+	return execute(ctx, newRootCmd(io), args, io)
+}
+
+// execute runs root with args, prints the error if any, and returns the
+// exit code.
+func execute(ctx context.Context, root *cobra.Command, args []string, io *IOStreams) int {
+	// The help and completion commands are otherwise added during Execute,
+	// after the run functions are marked.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	markRunErrors(root)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	var h handoff
 	switch {
-	case errors.As(err, new(handoff)):
-		var h handoff
-		errors.As(err, &h)
+	case errors.As(err, &h):
 		if herr := runHandoff(h.bin, args, io); herr != nil {
 			var ec exitCodeError
 			if errors.As(herr, &ec) {
@@ -63,7 +106,7 @@ func Main(args []string, io *IOStreams) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(io.ErrOut, "interrupted: finished work is saved; run the same command again to continue")
 		return exitCancelled
-	case errors.As(err, new(usageError)) || isCobraUsageError(err):
+	case errors.As(err, new(usageError)) || !errors.As(err, new(runError)):
 		fmt.Fprintf(io.ErrOut, "error: %v\n\n", err)
 		fmt.Fprint(io.ErrOut, cmd.UsageString())
 		return exitUsage
@@ -73,25 +116,20 @@ func Main(args []string, io *IOStreams) int {
 	}
 }
 
-// computes lists the commands whose work --device places.
-var computes = map[string]bool{"featurize": true, "score": true, "train": true, "demo": true}
+// computesOnDevice reports whether --device places the work of the
+// command named name: these commands are the ones handed off to trak-cuda.
+func computesOnDevice(name string) bool {
+	switch name {
+	case "featurize", "score", "train", "demo":
+		return true
+	}
+	return false
+}
 
 // handoff stops a command here so that Main runs it in trak-cuda.
 type handoff struct{ bin string }
 
 func (h handoff) Error() string { return "hand off to " + h.bin }
-
-// isCobraUsageError recognises cobra's own argument and flag errors, which
-// it returns unwrapped.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
 
 func newRootCmd(io *IOStreams) *cobra.Command {
 	root := &cobra.Command{
@@ -113,10 +151,17 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 			and flags; flags win over the environment, which wins over the file.
 			` + "`trak config keys`" + ` lists every key.
 
+			Shell completion of commands, flags and their values (presets, experiment
+			names, model ids from the store): see ` + "`trak completion --help`" + `.
+
 			EXIT STATUS
 			  0    success
-			  1    an error (bad input, missing file, failed computation)
-			  2    a usage error (unknown flag, bad argument)
+			  1    an error: a setting missing or invalid (from a flag, TRAK_* or
+			       the file), bad input, a missing file, a failed computation;
+			       the message alone is printed
+			  2    a usage error: unknown command or flag, wrong arguments, a flag
+			       value that does not parse or is out of range (-k 0); the
+			       command's usage follows the message
 			  130  interrupted (Ctrl-C or SIGTERM); finished work is kept
 		`),
 		SilenceErrors: true,
@@ -128,20 +173,20 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 	root.SetIn(io.In)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().Bool("quiet", false, "Show no progress, only errors and results")
-	root.PersistentFlags().String("device", "auto", "Where to compute: auto (a GPU when trak-cuda and a GPU are present), cpu, or cuda")
+	var device string
+	root.PersistentFlags().Var(newChoice(&device, deviceAuto, deviceAuto, deviceCPU, deviceCUDA), "device", "Where to compute: auto (a GPU when trak-cuda and a GPU are present), cpu, or cuda")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if q, _ := cmd.Flags().GetBool("quiet"); q {
 			off := progress.Off
 			io.Progress = &off
 		}
-		if !computes[cmd.Name()] {
+		if !computesOnDevice(cmd.Name()) {
 			return nil
 		}
 		if gpu.Built() {
 			fmt.Fprintln(io.ErrOut, "note: the CUDA backend for the model is not implemented yet; computing on the CPU")
 			return nil
 		}
-		device, _ := cmd.Flags().GetString("device")
 		bin, note, err := resolveDevice(device)
 		if err != nil {
 			return err
@@ -169,6 +214,9 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdDoctor(io),
 		newCmdVersion(io),
 	)
+	if err := registerCompletions(root); err != nil {
+		panic(err) // a flag defined twice: a bug in trak, not in its input
+	}
 	return root
 }
 
