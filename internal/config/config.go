@@ -16,9 +16,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cast"
@@ -148,7 +150,7 @@ func Load(src Sources) (Config, error) {
 		*dst = s
 	}
 	integer := func(name string, dst *int) {
-		n, err := cast.ToIntE(v.Get(name))
+		n, err := exactInt(v.Get(name))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s (from %s): want an integer, got %q", name, source(name), fmt.Sprint(v.Get(name))))
 			return
@@ -429,4 +431,25 @@ func strconvQuote(s string) string {
 		return fmt.Sprintf("%q", s)
 	}
 	return strings.TrimSuffix(string(out), "\n")
+}
+
+// exactInt converts a config value to an int, refusing values that are not
+// whole numbers (64.5, "1e3x") rather than truncating them as cast does.
+func exactInt(v any) (int, error) {
+	switch x := v.(type) {
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, fmt.Errorf("%v is not a whole number", x)
+		}
+		return int(x), nil
+	case float32:
+		return exactInt(float64(x))
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		return int(n), nil
+	}
+	return cast.ToIntE(v)
 }

@@ -86,6 +86,8 @@ func TestErrors(t *testing.T) {
 		{name: "section as scalar", file: "projector: rademacher\n", want: []string{"projector is a section", "projector.type"}},
 		{name: "unknown env", env: map[string]string{"TRAK_PROJECTOR_DIMS": "3"}, want: []string{"unknown environment variable TRAK_PROJECTOR_DIMS", "TRAK_PROJECTOR_DIM?"}},
 		{name: "bad integer", file: "batch_size: lots\n", want: []string{"batch_size", "want an integer"}},
+		{name: "fractional integer", file: "projector:\n  dim: 64.5\n", want: []string{"projector.dim", "want an integer", "64.5"}},
+		{name: "fractional integer from env", env: map[string]string{"TRAK_SIM_BATCH_SIZE": "2.5"}, want: []string{"sim_batch_size", "want an integer"}},
 		{name: "bad integer from env", env: map[string]string{"TRAK_BATCH_SIZE": "x"}, want: []string{"batch_size (from environment variable TRAK_BATCH_SIZE)"}},
 		{name: "bad projector", file: "projector:\n  type: gaussian\n", want: []string{"unknown projector \"gaussian\"", "rademacher, normal or none"}},
 		{name: "negative lambda", file: "lambda: -1\n", want: []string{"lambda", "≥ 0"}},

@@ -31,3 +31,13 @@ func TestCheckCLIPSettings(t *testing.T) {
 		t.Errorf("store without recorded settings: %v", err)
 	}
 }
+
+// TestCheckNamesTrainFiles: a changed train set names the file given and
+// the one the store was made from.
+func TestCheckNamesTrainFiles(t *testing.T) {
+	s := &Store{Dir: "x", Meta: Metadata{Task: "clip", TrainSize: 3, TrainFingerprint: "a", TrainData: "/old/train.csv"}}
+	err := s.Check(Metadata{Task: "clip", TrainSize: 3, TrainFingerprint: "b", TrainData: "/new/train.csv"})
+	if err == nil || !strings.Contains(err.Error(), "train_fingerprint") || !strings.Contains(err.Error(), "/new/train.csv") || !strings.Contains(err.Error(), "/old/train.csv") {
+		t.Errorf("got %v", err)
+	}
+}

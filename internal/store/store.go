@@ -179,8 +179,14 @@ func (s *Store) Check(want Metadata) error {
 	add("task", have.Task, want.Task, "task")
 	add("model_config_hash", have.ModelConfigHash, want.ModelConfigHash, "the checkpoint's architecture")
 	add("num_params", have.NumParams, want.NumParams, "the checkpoint's architecture")
-	add("train_size", have.TrainSize, want.TrainSize, "train_data")
-	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, "train_data")
+	// The fingerprint covers the rows' content (captions, image bytes): name
+	// the files, since a changed image leaves the data set file as it was.
+	trainFix := "train_data"
+	if want.TrainData != "" {
+		trainFix = fmt.Sprintf("train_data: the content of %s or of the images it names differs from the train set the store was made from (%s)", want.TrainData, have.TrainData)
+	}
+	add("train_size", have.TrainSize, want.TrainSize, trainFix)
+	add("train_fingerprint", have.TrainFingerprint, want.TrainFingerprint, trainFix)
 	if !(have.ImageTransform == "" && isLegacyImageTransform(want.ImageTransform)) {
 		add("image_transform", quoted(have.ImageTransform), quoted(want.ImageTransform), "image_mode, exif_transpose, and the model's image settings")
 	}
