@@ -15,6 +15,7 @@ import (
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/imageprep"
+	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/task"
@@ -146,7 +147,7 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	case sum.Computed == 0:
 		fmt.Fprintf(w, "model %d: featurized no rows; skipped %d bad examples (listed in %s)\n", c.ModelID, sum.Skipped, report)
 	default:
-		fmt.Fprintf(w, "model %d: featurized %d rows in %s (%.1f examples/s)", c.ModelID, sum.Computed, sum.Elapsed.Round(1e6), float64(sum.Computed)/sum.Elapsed.Seconds())
+		fmt.Fprintf(w, "model %d: featurized %d rows in %s (%s)", c.ModelID, sum.Computed, progress.Duration(sum.Elapsed), progress.Rate(float64(sum.Computed)/sum.Elapsed.Seconds(), "rows"))
 		if sum.Skipped > 0 {
 			fmt.Fprintf(w, "; skipped %d bad examples (listed in %s)", sum.Skipped, report)
 		}
