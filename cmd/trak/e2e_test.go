@@ -560,7 +560,7 @@ func TestErrors(t *testing.T) {
 		{"corrupt checkpoint", []string{"featurize", "--config", cfg, "--checkpoint", writeFile(t, f.dir, "bad.npy", "\x93NUMPY garbage")}, 1, []string{"bad.npy"}},
 		{"no checkpoint", []string{"featurize", "--config", cfg}, 1, []string{"checkpoint is not set", "--checkpoint", "TRAK_CHECKPOINT"}},
 		{"bad shard", []string{"featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--shard", "4/4"}, 2, []string{"invalid shard"}},
-		{"unknown flag", []string{"featurize", "--bogus"}, 2, []string{"unknown flag: --bogus", "Usage:"}},
+		{"unknown flag", []string{"featurize", "--bogus"}, 2, []string{"unknown flag: --bogus", "for usage."}},
 		{"finalize without store", []string{"finalize", "--save-dir", "nowhere"}, 1, []string{"no store at nowhere"}},
 		{"top without scores", []string{"top", "--save-dir", "nowhere", "--exp", "x"}, 1, []string{"no store"}},
 	}

@@ -28,7 +28,8 @@ var version = "dev"
 
 // usageError marks an error in how the command was called (the command
 // line cannot be parsed, or a command's own flag has a value outside its
-// range): the usage is printed after it and the exit code is 2.
+// range): a pointer to the command's help follows it and the exit code
+// is 2.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
@@ -107,8 +108,9 @@ func execute(ctx context.Context, root *cobra.Command, args []string, io *IOStre
 		fmt.Fprintln(io.ErrOut, "interrupted: finished work is saved; run the same command again to continue")
 		return exitCancelled
 	case errors.As(err, new(usageError)) || !errors.As(err, new(runError)):
-		fmt.Fprintf(io.ErrOut, "error: %v\n\n", err)
-		fmt.Fprint(io.ErrOut, cmd.UsageString())
+		// One line pointing at the help rather than the whole usage, which
+		// would bury the message (as gh and kubectl do).
+		fmt.Fprintf(io.ErrOut, "error: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	default:
 		fmt.Fprintf(io.ErrOut, "error: %v\n", err)
@@ -160,8 +162,8 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 			       the file), bad input, a missing file, a failed computation;
 			       the message alone is printed
 			  2    a usage error: unknown command or flag, wrong arguments, a flag
-			       value that does not parse or is out of range (-k 0); the
-			       command's usage follows the message
+			       value that does not parse or is out of range (-k 0); a line
+			       naming the command's --help follows the message
 			  130  interrupted (Ctrl-C or SIGTERM); finished work is kept
 		`),
 		SilenceErrors: true,

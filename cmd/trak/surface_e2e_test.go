@@ -21,15 +21,16 @@ import (
 	"github.com/trak-dev/trak/internal/clip"
 )
 
-// TestExitCodesAndUsage: a usage error exits 2 with the command's usage
-// after the message; any other error exits 1 with the message alone.
+// TestExitCodesAndUsage: a usage error exits 2 with a pointer to the
+// command's --help after the message; any other error exits 1 with the
+// message alone.
 func TestExitCodesAndUsage(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "run.yaml", "save_dir: store\ntask: logreg\n")
 	tests := []struct {
 		args  []string
 		code  int
-		usage bool   // the usage follows
+		usage bool   // a pointer to --help follows
 		want  string // in stderr
 	}{
 		// Usage errors: the command line itself is wrong.
@@ -68,10 +69,10 @@ func TestExitCodesAndUsage(t *testing.T) {
 				t.Errorf("stderr lacks %q", tt.want)
 			}
 			lines := strings.Count(errOut, "\n")
-			hasUsage := strings.Contains(errOut, "\nUsage:\n")
+			hasUsage := strings.Contains(errOut, "--help' for usage.\n")
 			switch {
-			case tt.usage && (!hasUsage || lines < 8):
-				t.Errorf("want the usage after the error, got %d lines", lines)
+			case tt.usage && (!hasUsage || lines != 2):
+				t.Errorf("want the error and a pointer to --help, got %d lines", lines)
 			case !tt.usage && (hasUsage || lines != 1):
 				t.Errorf("want the error alone on one line, got %d lines", lines)
 			}
