@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,13 +194,16 @@ func (s *Store) createMember(meta ModelMeta, g group, m member) (*npy.File, erro
 // describes nothing.
 func writeRecord(meta ModelMeta, path string, h npy.Header) error {
 	rec := arrayRecord{ModelID: meta.ModelID, ModelUID: meta.ModelUID, Array: filepath.Base(path), DType: h.DType.String(), Shape: h.Shape}
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the dtype reads "<f4", as numpy writes it
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rec); err != nil {
 		return err
 	}
-	data = append(data, '\n')
+	data := buf.Bytes()
 	rp := recordPath(path)
-	err = atomicfile.CreateNew(rp, 0o644, func(f *os.File) error {
+	err := atomicfile.CreateNew(rp, 0o644, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
