@@ -207,6 +207,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdFinalize(io, nil),
 		newCmdScore(io, nil),
 		newCmdTop(io, nil),
+		newCmdStatus(io),
 		newCmdExport(io, nil),
 		newCmdTrain(io, nil),
 		newCmdInspect(io, nil),
