@@ -110,6 +110,9 @@ func TestSkippedRows(t *testing.T) {
 			t.Errorf("run %d with every image missing: exit %d\n%s", run, code, errOut)
 		}
 	}
+	if _, errOut, code := trak(t, dir, "finalize", "--save-dir", "none"); code == 0 || !strings.Contains(errOut, "all 10 train rows are skipped bad examples") {
+		t.Errorf("finalize of a model whose every row is skipped: exit %d\n%s", code, errOut)
+	}
 }
 
 // TestNonFiniteCheckpoint: a checkpoint with a NaN weight, or a logit_scale

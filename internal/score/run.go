@@ -82,6 +82,11 @@ func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda f
 	if missing := len(rows.Pending(0, rows.Len())); missing > 0 {
 		return FinalizeOutcome{}, fmt.Errorf("model %d: %d of %d train rows are not featurized: run `trak featurize --model-id %d` again to finish (it resumes), or finalize the other models with --model-id", id, missing, rows.Len(), id)
 	}
+	// A model whose every row is a skipped bad example has zero features:
+	// its scores would all be zero, which looks like a result.
+	if allSkipped(rows) {
+		return FinalizeOutcome{}, fmt.Errorf("model %d: all %d train rows are skipped bad examples (reasons in %s): it can attribute nothing; fix the data and featurize into a new save_dir", id, rows.Len(), filepath.Join(st.ModelDir(id), "skipped.tsv"))
+	}
 	for i, q := range rows.Q() {
 		if q-q != 0 {
 			return FinalizeOutcome{}, fmt.Errorf("model %d: %s row %d holds %g, not a finite number: the file is damaged; %s",
@@ -501,4 +506,14 @@ func (w *f32Writer) SetBlock(i, j int, src []float64) error {
 		dst[c] = f
 	}
 	return nil
+}
+
+// allSkipped reports whether every row of rows is a skipped bad example.
+func allSkipped(rows *store.Rows) bool {
+	for i := range rows.Len() {
+		if !rows.Skipped(i) {
+			return false
+		}
+	}
+	return rows.Len() > 0
 }
