@@ -142,6 +142,7 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 	if err := featurize.RequireRows("targets", c.Targets, job.NumTargets); err != nil {
 		return err
 	}
+	job.DataColumns = dataColumns(c)
 	path, err := score.ScoreExperiment(ctx, job)
 	if err != nil {
 		return err

@@ -216,7 +216,7 @@ func checkScoresFresh(st *store.Store, name string, exp store.Experiment, io *IO
 	if legacy {
 		fmt.Fprintf(io.ErrOut, "note: scores/%s.npy was computed by an older trak that did not record its inputs, so whether they changed since cannot be checked: run `trak score --exp %s` again to have them recorded\n", name, name)
 	}
-	if fp, err := targetsFingerprint(st, exp.Targets); err == nil && exp.TargetsFingerprint != "" && fp != exp.TargetsFingerprint {
+	if fp, err := targetsFingerprint(st, exp); err == nil && exp.TargetsFingerprint != "" && fp != exp.TargetsFingerprint {
 		return fmt.Errorf("the targets %s changed since scores/%s.npy was computed (their fingerprint differs), so the targets' descriptions would not match the scores: restore them, or score the new targets under a new --exp name",
 			exp.Targets, name)
 	}
@@ -242,10 +242,11 @@ func checkScoresFresh(st *store.Store, name string, exp store.Experiment, io *IO
 // targetsFingerprint computes the fingerprint score recorded for the
 // targets at path, read as the store reads data sets; an error means they
 // cannot be read (describers then says so).
-func targetsFingerprint(st *store.Store, path string) (string, error) {
+func targetsFingerprint(st *store.Store, exp store.Experiment) (string, error) {
+	path := exp.Targets
 	switch st.Meta.Task {
 	case "clip":
-		cols := st.Meta.DataColumns
+		cols := exp.TargetColumns(st.Meta.DataColumns)
 		ds, err := dataset.Open(dataset.Spec{Path: path, Format: dataset.Format(cols["format"]), ImageColumn: cols["image_column"], CaptionColumn: cols["caption_column"]})
 		if err != nil {
 			return "", err
@@ -274,7 +275,7 @@ func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string,
 	if train == nil {
 		train = none
 	}
-	_, target, err := task.Describer(st.Meta.Task, exp.Targets, st.Meta.DataColumns)
+	_, target, err := task.Describer(st.Meta.Task, exp.Targets, exp.TargetColumns(st.Meta.DataColumns))
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no target descriptions: %v\n", err)
 		target = none

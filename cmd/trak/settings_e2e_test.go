@@ -147,3 +147,22 @@ func TestNonFiniteCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetColumns: targets read with other columns than the train set
+// are recorded with them, so top describes them and does not take them
+// for changed targets.
+func TestTargetColumns(t *testing.T) {
+	dir := clipFixture(t, 6, 1)
+	cfg := writeFile(t, dir, "run.yaml", "save_dir: store\ntask: clip\ntrain_data: train.csv\nmodel_config: model.json\ncheckpoint: ckpt0.safetensors\nprojector:\n  dim: 8\nsim_batch_size: 4\n")
+	mustTrak(t, dir, "featurize", "--config", cfg)
+	mustTrak(t, dir, "finalize", "--config", cfg)
+	csv, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
+	writeFile(t, dir, "targets.csv", strings.Replace(string(csv), "filepath,title", "img,text", 1))
+	scoreCfg := writeFile(t, dir, "score.yaml", "save_dir: store\ntargets: targets.csv\nexp: other\ndata:\n  image_column: img\n  caption_column: text\n")
+	mustTrak(t, dir, "score", "--config", scoreCfg)
+	out, errOut, code := trak(t, dir, "top", "--save-dir", "store", "--exp", "other", "-k", "1", "--target", "2")
+	fields := strings.Split(strings.TrimSpace(out), "\t")
+	if code != 0 || errOut != "" || len(fields) != 8 || filepath.Base(fields[1]) != "img002.png" {
+		t.Errorf("top: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

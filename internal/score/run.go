@@ -230,6 +230,9 @@ type ExperimentJob struct {
 	// experiment name stays bound to one mode. The rest of the transform is
 	// the train set's (the store's image_transform).
 	ImageMode string
+	// DataColumns is how the targets are read (format, image_column,
+	// caption_column), recorded so that top reads them the same way.
+	DataColumns map[string]string
 }
 
 // ScoreExperiment featurizes the targets with every checkpoint (resuming
@@ -268,7 +271,7 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 	if abs, err := filepath.Abs(targets); err == nil {
 		targets = abs
 	}
-	rec := store.Experiment{Targets: targets, TargetsFingerprint: job.Fingerprint, NumTargets: job.NumTargets, ModelIDs: slices.Clone(job.ModelIDs), ImageMode: job.ImageMode}
+	rec := store.Experiment{Targets: targets, TargetsFingerprint: job.Fingerprint, NumTargets: job.NumTargets, ModelIDs: slices.Clone(job.ModelIDs), ImageMode: job.ImageMode, DataColumns: job.DataColumns}
 	if err := st.SetExperiment(job.Exp, rec); err != nil {
 		return "", err
 	}

@@ -25,6 +25,10 @@ type Experiment struct {
 	// from image_mode and the targets' format; the other image settings are
 	// the store's image_transform).
 	ImageMode string `json:"image_mode,omitempty"`
+	// DataColumns is how the targets were read (format, image_column,
+	// caption_column), which may differ from the train set's; empty in
+	// experiments scored before it was recorded (the store's are then used).
+	DataColumns map[string]string `json:"data_columns,omitempty"`
 	// Inputs is what the scores were computed from, one entry per model id
 	// in ModelIDs order, and Scores the score file as score wrote it; both
 	// are set with Scored. CheckScores compares them with the store. Empty in
@@ -188,4 +192,13 @@ func changedVerb(ce *ChangedError) string {
 		return "was removed"
 	}
 	return fmt.Sprintf("changed (sha256 %s, now %s)", short(ce.Want.SHA256), short(ce.Got.SHA256))
+}
+
+// TargetColumns returns how e's targets are read: the columns it recorded,
+// or the train set's (cols) for an experiment that recorded none.
+func (e Experiment) TargetColumns(cols map[string]string) map[string]string {
+	if len(e.DataColumns) > 0 {
+		return e.DataColumns
+	}
+	return cols
 }
