@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // TestFixtures reads every file the fixture script wrote and compares names,
@@ -178,7 +180,7 @@ func TestStateDictUnwrapping(t *testing.T) {
 			path := writeTemp(t, "x.pt", ptFile(t, tc.pickle, map[string][]byte{"0": one}))
 			f, err := Open(path)
 			if tc.err != nil {
-				wantErr(t, err, append(tc.err, path)...)
+				testutil.WantErr(t, err, append(tc.err, path)...)
 				return
 			}
 			if err != nil {
@@ -240,14 +242,14 @@ func TestFloat32sErrorsAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn, _ := f.Tensor("f32.vec")
-	wantErr(t, tn.Float32s(make([]float32, 3)), "f32.vec", path, "3 values", "has 7")
+	testutil.WantErr(t, tn.Float32s(make([]float32, 3)), "f32.vec", path, "3 values", "has 7")
 	if err := tn.Float32s(make([]float32, 7)); err != nil {
 		t.Fatal(err)
 	}
 	// Changing the exported Shape cannot make a read run off the data.
 	tr, _ := f.Tensor("f32.conv")
 	tr.Shape[0] = 100
-	wantErr(t, tr.Float32s(make([]float32, tr.Len())), "f32.conv", "has 48")
+	testutil.WantErr(t, tr.Float32s(make([]float32, tr.Len())), "f32.conv", "has 48")
 	vf, err := Open(filepath.Join("testdata", "views.pt"))
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +271,7 @@ func TestFloat32sErrorsAndClose(t *testing.T) {
 	if !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Float32s after Close = %v, want os.ErrClosed", err)
 	}
-	wantErr(t, err, "f32.vec", path)
+	testutil.WantErr(t, err, "f32.vec", path)
 	if _, ok := f.Tensor("nope"); ok {
 		t.Error("Tensor(nope) found")
 	}
@@ -281,19 +283,19 @@ func TestOpenFileErrors(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open(missing) = %v, want fs.ErrNotExist", err)
 	}
-	wantErr(t, err, missing)
+	testutil.WantErr(t, err, missing)
 
 	empty := writeTemp(t, "empty.safetensors", nil)
 	_, err = Open(empty)
-	wantErr(t, err, empty, "empty file")
+	testutil.WantErr(t, err, empty, "empty file")
 
 	dir := t.TempDir()
 	_, err = Open(dir)
-	wantErr(t, err, dir, "not a regular file")
+	testutil.WantErr(t, err, dir, "not a regular file")
 
 	junk := writeTemp(t, "junk.bin", []byte("hello, this is not a checkpoint at all"))
 	_, err = Open(junk)
-	wantErr(t, err, junk, "not a safetensors or PyTorch zip checkpoint")
+	testutil.WantErr(t, err, junk, "not a safetensors or PyTorch zip checkpoint")
 }
 
 func TestConvertStrided(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // replaceRecord returns the zip archive data with the member called name
@@ -85,7 +87,7 @@ func TestPyTorchErrors(t *testing.T) {
 			if err == nil {
 				f.Close()
 			}
-			wantErr(t, err, append(tc.want, path)...)
+			testutil.WantErr(t, err, append(tc.want, path)...)
 		})
 	}
 
@@ -93,7 +95,7 @@ func TestPyTorchErrors(t *testing.T) {
 		file := buildZip(t, record{name: "archive/data.pkl", data: okPickle}, record{name: "archive/data/0", data: two, method: zip.Deflate})
 		path := writeTemp(t, "c.pt", file)
 		_, err := Open(path)
-		wantErr(t, err, path, `tensor "w"`, "archive/data/0 is compressed")
+		testutil.WantErr(t, err, path, `tensor "w"`, "archive/data/0 is compressed")
 	})
 }
 
@@ -124,7 +126,7 @@ func TestPyTorchChecksum(t *testing.T) {
 	for _, name := range []string{"big", "slice"} {
 		tn, _ := f.Tensor(name)
 		err := tn.Float32s(make([]float32, tn.Len()))
-		wantErr(t, err, path, name, "views/data/0", "checksum mismatch")
+		testutil.WantErr(t, err, path, name, "views/data/0", "checksum mismatch")
 	}
 	// Tensors of other storages still read.
 	tn, _ := f.Tensor("transposed")
@@ -176,10 +178,10 @@ func TestScanPickle(t *testing.T) {
 		{[]byte{0x80, 6, '.'}, "protocol 6"},
 		{[]byte{0xfe}, "unknown pickle opcode 0xfe"},
 	} {
-		wantErr(t, scanPickle(tc.p), tc.want)
+		testutil.WantErr(t, scanPickle(tc.p), tc.want)
 	}
 	many := bytes.Repeat([]byte{'('}, maxPickleObjects+1)
-	wantErr(t, scanPickle(append(many, '.')), "more than")
+	testutil.WantErr(t, scanPickle(append(many, '.')), "more than")
 }
 
 // TestRebuildParameter: nn.Parameter entries read as their tensors.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // stFile assembles a safetensors file from a header and a data section,
@@ -66,7 +68,7 @@ func TestSafetensorsErrors(t *testing.T) {
 			if err == nil {
 				f.Close()
 			}
-			wantErr(t, err, append(tc.want, path)...)
+			testutil.WantErr(t, err, append(tc.want, path)...)
 		})
 	}
 }
@@ -244,7 +246,7 @@ func TestWriteErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "w.safetensors")
 			err := WriteSafetensors(path, tc.tensors, tc.meta)
-			wantErr(t, err, path, tc.want)
+			testutil.WantErr(t, err, path, tc.want)
 			if _, err := os.Stat(path); err == nil {
 				t.Error("file written despite the error")
 			}

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // torchScriptExpected is one file's entry in testdata/torchscript_expected.json,
@@ -419,7 +421,7 @@ func TestTorchScriptErrors(t *testing.T) {
 			if err == nil {
 				f.Close()
 			}
-			wantErr(t, err, append(tc.want, path)...)
+			testutil.WantErr(t, err, append(tc.want, path)...)
 		})
 	}
 }
@@ -457,7 +459,7 @@ func TestTorchScriptBounds(t *testing.T) {
 	}
 	nest(deep, 300)
 	_, err = Open(writeTemp(t, "deep.pt", scriptArchive(t, deep.bytes(), nil)))
-	wantErr(t, err, "nested more than 256 deep")
+	testutil.WantErr(t, err, "nested more than 256 deep")
 
 	// A 1 MB attribute name, memoized and reused at each of 100 levels.
 	long := newPickle()
@@ -478,7 +480,7 @@ func TestTorchScriptBounds(t *testing.T) {
 	}
 	nestLong(long, 100)
 	_, err = Open(writeTemp(t, "long.pt", scriptArchive(t, long.bytes(), nil)))
-	wantErr(t, err, "attribute paths take more than")
+	testutil.WantErr(t, err, "attribute paths take more than")
 }
 
 // TestTorchScriptChecksum: a corrupted weight record opens (no data is
@@ -502,7 +504,7 @@ func TestTorchScriptChecksum(t *testing.T) {
 	}
 	defer f.Close()
 	tn, _ := f.Tensor("positional_embedding")
-	wantErr(t, tn.Float32s(make([]float32, tn.Len())), path, "positional_embedding", "openai_tiny_fp16/data/0", "checksum mismatch")
+	testutil.WantErr(t, tn.Float32s(make([]float32, tn.Len())), path, "positional_embedding", "openai_tiny_fp16/data/0", "checksum mismatch")
 }
 
 // FuzzOpenTorchScript wraps an arbitrary data.pkl in a TorchScript archive

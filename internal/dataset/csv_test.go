@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 func TestCSV(t *testing.T) {
@@ -128,29 +130,29 @@ func TestCSVBadInput(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "nope.csv")
 		_, err := Open(Spec{Path: p, Format: FormatCSV})
-		wantErr(t, err, p)
+		testutil.WantErr(t, err, p)
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("error %v is not ErrNotExist", err)
 		}
 		_, err = Open(Spec{Path: p})
-		wantErr(t, err, p)
+		testutil.WantErr(t, err, p)
 	})
 	t.Run("missing column", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "data.csv", []byte("image,caption,extra\na.jpg,cat,1\n"))
 		_, err := Open(Spec{Path: p, CaptionColumn: "caption"})
-		wantErr(t, err, p, `no column "filepath"`, `"image", "caption", "extra"`)
+		testutil.WantErr(t, err, p, `no column "filepath"`, `"image", "caption", "extra"`)
 		_, err = Open(Spec{Path: p, ImageColumn: "img", CaptionColumn: "text"})
-		wantErr(t, err, p, `no columns "img" and "text"`, `"image", "caption", "extra"`)
+		testutil.WantErr(t, err, p, `no columns "img" and "text"`, `"image", "caption", "extra"`)
 	})
 	t.Run("empty file", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "data.csv", nil)
 		_, err := Open(Spec{Path: p})
-		wantErr(t, err, p, "empty file", "filepath")
+		testutil.WantErr(t, err, p, "empty file", "filepath")
 	})
 	t.Run("bad separator", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "data.csv", []byte("filepath,title\n"))
 		_, err := Open(Spec{Path: p, Separator: '"'})
-		wantErr(t, err, p)
+		testutil.WantErr(t, err, p)
 	})
 	t.Run("bad rows", func(t *testing.T) {
 		dir := t.TempDir()
@@ -188,7 +190,7 @@ func TestCSVBadInput(t *testing.T) {
 			t.Errorf("Len = %d, Good = %v", d.Len(), d.Good())
 		}
 		_, _, err := d.Read(1)
-		wantErr(t, err, p, "line 3", "row 1", filepath.Join(dir, "missing.jpg"), "image file not found")
+		testutil.WantErr(t, err, p, "line 3", "row 1", filepath.Join(dir, "missing.jpg"), "image file not found")
 		if !errors.Is(err, ErrBadExample) {
 			t.Errorf("%v is not ErrBadExample", err)
 		}
@@ -200,14 +202,14 @@ func TestCSVBadInput(t *testing.T) {
 			t.Errorf("Describe(3) caption = %q", c)
 		}
 		_, _, err = d.Read(9)
-		wantErr(t, err, "row 9", "out of range")
+		testutil.WantErr(t, err, "row 9", "out of range")
 
 		// An image removed after Open: Read names the file and row.
 		if err := os.Remove(filepath.Join(dir, "ok.jpg")); err != nil {
 			t.Fatal(err)
 		}
 		_, _, err = d.Read(0)
-		wantErr(t, err, p, "line 2", "row 0", filepath.Join(dir, "ok.jpg"))
+		testutil.WantErr(t, err, p, "line 2", "row 0", filepath.Join(dir, "ok.jpg"))
 		if errors.Is(err, ErrBadExample) || !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Read of a vanished image: %v", err)
 		}
@@ -315,7 +317,7 @@ func TestCSVUnbalancedQuote(t *testing.T) {
 			}
 			p := writeFile(t, dir, name, []byte(tc.body))
 			_, err := Open(Spec{Path: p})
-			wantErr(t, err, append([]string{p + " line ", "quote the whole caption"}, tc.parts...)...)
+			testutil.WantErr(t, err, append([]string{p + " line ", "quote the whole caption"}, tc.parts...)...)
 		})
 	}
 }
@@ -337,7 +339,7 @@ func TestCSVExtraFields(t *testing.T) {
 		t.Errorf("problems %v", pr)
 	}
 	_, _, err := d.Read(1)
-	wantErr(t, err, p+" line 3 (row 1)", "must be quoted")
+	testutil.WantErr(t, err, p+" line 3 (row 1)", "must be quoted")
 	if !errors.Is(err, ErrBadExample) {
 		t.Errorf("%v is not ErrBadExample", err)
 	}

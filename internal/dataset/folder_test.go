@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 func TestFolder(t *testing.T) {
@@ -109,7 +111,7 @@ func TestFolder(t *testing.T) {
 		}
 	}
 	_, _, err := d.Read(13)
-	wantErr(t, err, "row 13", j("vector.svg"), "unsupported format svg")
+	testutil.WantErr(t, err, "row 13", j("vector.svg"), "unsupported format svg")
 	if !errors.Is(err, ErrBadExample) {
 		t.Errorf("%v is not ErrBadExample", err)
 	}
@@ -117,22 +119,22 @@ func TestFolder(t *testing.T) {
 	// An image replaced after Open (another size) is reported by Read.
 	writeFile(t, dir, "a.jpg", []byte("other"))
 	_, _, err = d.Read(0)
-	wantErr(t, err, "row 0", j("a.jpg"), "changed since the data set was opened")
+	testutil.WantErr(t, err, "row 0", j("a.jpg"), "changed since the data set was opened")
 }
 
 func TestFolderBadInput(t *testing.T) {
 	dir := t.TempDir()
 	_, err := Open(Spec{Path: filepath.Join(dir, "missing")})
-	wantErr(t, err, filepath.Join(dir, "missing"))
+	testutil.WantErr(t, err, filepath.Join(dir, "missing"))
 	f := writeFile(t, dir, "file.bin", []byte("x"))
 	_, err = Open(Spec{Path: f, Format: FormatFolder})
-	wantErr(t, err, f, "not a directory")
+	testutil.WantErr(t, err, f, "not a directory")
 	_, err = Open(Spec{Path: f})
-	wantErr(t, err, f, "cannot tell the format")
+	testutil.WantErr(t, err, f, "cannot tell the format")
 	_, err = Open(Spec{Path: dir, Format: "parquet"})
-	wantErr(t, err, `unknown format "parquet"`)
+	testutil.WantErr(t, err, `unknown format "parquet"`)
 	_, err = Open(Spec{})
-	wantErr(t, err, "no path")
+	testutil.WantErr(t, err, "no path")
 	empty := mustOpen(t, Spec{Path: dir})
 	if empty.Len() != 0 {
 		t.Errorf("Len %d", empty.Len())

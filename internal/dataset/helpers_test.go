@@ -98,16 +98,3 @@ func reasons(d *Dataset) map[int]string {
 	}
 	return out
 }
-
-// wantErr fails unless err is non-nil and its message holds every part.
-func wantErr(t testing.TB, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one mentioning %q", parts)
-	}
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error %q does not mention %q", err, p)
-		}
-	}
-}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // streamFixture is a webdataset of n samples; rows in bad are samples
@@ -125,9 +127,9 @@ func TestStreamRowsAndErrors(t *testing.T) {
 				t.Errorf("row %d: %v, want a bad example", item.Row, item.Err)
 			}
 		case 42:
-			wantErr(t, item.Err, "row 42", "out of range")
+			testutil.WantErr(t, item.Err, "row 42", "out of range")
 		case 5:
-			wantErr(t, item.Err, "row 5", "s.tar:0005.jpg", "cannot prepare five")
+			testutil.WantErr(t, item.Err, "row 5", "s.tar:0005.jpg", "cannot prepare five")
 		default:
 			if item.Err != nil || item.Value != item.Row*10 {
 				t.Errorf("row %d: %v, %v", item.Row, item.Value, item.Err)

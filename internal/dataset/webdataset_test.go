@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 func TestWebDatasetShard(t *testing.T) {
@@ -75,7 +77,7 @@ func TestWebDatasetShard(t *testing.T) {
 		}
 	}
 	_, _, err := d.Read(5)
-	wantErr(t, err, "row 5", p+":0005.a.b.jpg", "no image member")
+	testutil.WantErr(t, err, "row 5", p+":0005.a.b.jpg", "no image member")
 
 	// The shard is rewritten after Open: reads refuse it.
 	later := time.Now().Add(time.Hour)
@@ -83,7 +85,7 @@ func TestWebDatasetShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = d.Read(0)
-	wantErr(t, err, "row 0", p, "changed since the data set was opened")
+	testutil.WantErr(t, err, "row 0", p, "changed since the data set was opened")
 }
 
 func TestWebDatasetBadSamples(t *testing.T) {
@@ -193,7 +195,7 @@ func TestWebDatasetShards(t *testing.T) {
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Open(tc.spec)
-			wantErr(t, err, tc.parts...)
+			testutil.WantErr(t, err, tc.parts...)
 		})
 	}
 }
@@ -213,7 +215,7 @@ func TestWebDatasetTruncated(t *testing.T) {
 	for _, c := range cuts {
 		p := writeFile(t, dir, fmt.Sprintf("cut%d.tar", c.at), whole[:c.at])
 		_, err := Open(Spec{Path: p})
-		wantErr(t, err, append([]string{p, "truncated tar"}, c.parts...)...)
+		testutil.WantErr(t, err, append([]string{p, "truncated tar"}, c.parts...)...)
 	}
 	// Cut at a member boundary or inside the last member's padding: the
 	// tar reader reports a clean end, and the samples after the cut used
@@ -232,7 +234,7 @@ func TestWebDatasetTruncated(t *testing.T) {
 	for _, c := range ends {
 		p := writeFile(t, dir, fmt.Sprintf("end%d.tar", c.at), whole[:c.at])
 		_, err := Open(Spec{Path: p})
-		wantErr(t, err, append([]string{"webdataset shard " + p}, c.parts...)...)
+		testutil.WantErr(t, err, append([]string{"webdataset shard " + p}, c.parts...)...)
 	}
 	// Whole shards: one zero block after the last member (nothing can be
 	// missing after it), and zeros padding the archive to tar's 10240-byte
@@ -252,13 +254,13 @@ func TestWebDatasetTruncated(t *testing.T) {
 	second := makeTar(t, sample("0003", "four")...)
 	p := writeFile(t, dir, "cat.tar", slices.Concat(whole, make([]byte, 512), second))
 	_, err := Open(Spec{Path: p})
-	wantErr(t, err, p, fmt.Sprintf("data after the end-of-archive marker, at byte offset %d", len(whole)+512), "tar --concatenate")
+	testutil.WantErr(t, err, p, fmt.Sprintf("data after the end-of-archive marker, at byte offset %d", len(whole)+512), "tar --concatenate")
 
 	// Garbage where a header should be.
 	garbage := append(slices.Clone(whole[:1024]), bytes.Repeat([]byte("garbage!"), 64)...)
 	p = writeFile(t, dir, "garbage.tar", garbage)
 	_, err = Open(Spec{Path: p})
-	wantErr(t, err, p, "byte offset 1024")
+	testutil.WantErr(t, err, p, "byte offset 1024")
 }
 
 func TestWebDatasetCompressed(t *testing.T) {
@@ -268,7 +270,7 @@ func TestWebDatasetCompressed(t *testing.T) {
 	zw.Close()
 	p := writeFile(t, t.TempDir(), "shard.tar.gz", buf.Bytes())
 	_, err := Open(Spec{Path: p})
-	wantErr(t, err, p, "gzip-compressed", "decompress")
+	testutil.WantErr(t, err, p, "gzip-compressed", "decompress")
 }
 
 func TestShardNameWithPatternCharacters(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // float32Bytes and float64Bytes encode values as little-endian .npy data.
@@ -192,7 +193,7 @@ func TestCheckpointErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("LoadCheckpoint succeeded with C=%d D=%d, want an error", m.C, m.D)
 			}
-			wantErr(t, err, append([]string{path}, tc.want...)...)
+			testutil.WantErr(t, err, append([]string{path}, tc.want...)...)
 		})
 	}
 }
@@ -214,7 +215,7 @@ func TestSaveCheckpointNonFinite(t *testing.T) {
 		m.W[3] = v
 		path := filepath.Join(t.TempDir(), "model.npy")
 		err := SaveCheckpoint(path, m)
-		wantErr(t, err, path)
+		testutil.WantErr(t, err, path)
 		if _, statErr := os.Stat(path); err != nil && statErr == nil {
 			t.Errorf("weight %v: SaveCheckpoint failed but left %s behind", v, path)
 		}

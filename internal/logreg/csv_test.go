@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // writeFile writes content to a fresh file and returns its path.
@@ -147,7 +149,7 @@ func TestReadCSVErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ReadCSV succeeded with N=%d D=%d X=%v Y=%v, want an error", d.N, d.D, d.X, d.Y)
 			}
-			wantErr(t, err, append([]string{path}, tc.want...)...)
+			testutil.WantErr(t, err, append([]string{path}, tc.want...)...)
 		})
 	}
 }
@@ -155,7 +157,7 @@ func TestReadCSVErrors(t *testing.T) {
 func TestReadCSVMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "absent.csv")
 	_, err := ReadCSV(path)
-	wantErr(t, err, path)
+	testutil.WantErr(t, err, path)
 }
 
 // Errors must name the line of the file, as an editor shows it, even when
@@ -173,7 +175,7 @@ func TestReadCSVErrorsNamePhysicalLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadCSV(writeFile(t, "data.csv", tc.content))
-			wantErr(t, err, tc.want)
+			testutil.WantErr(t, err, tc.want)
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trak-dev/trak/internal/featurize"
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 const (
@@ -320,7 +321,7 @@ func TestExamplesValidation(t *testing.T) {
 				}
 				return
 			}
-			wantErr(t, err, tc.want...)
+			testutil.WantErr(t, err, tc.want...)
 		})
 	}
 }

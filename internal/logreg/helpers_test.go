@@ -3,8 +3,6 @@ package logreg
 import (
 	"math"
 	"math/rand/v2"
-	"strings"
-	"testing"
 )
 
 // eps is the float64 unit roundoff, 2⁻⁵².
@@ -77,18 +75,4 @@ func randomData(rng *rand.Rand, n, d, c int, scale float64) *Data {
 		out.Y[i] = rng.IntN(c)
 	}
 	return out
-}
-
-// wantErr fails the test unless err is non-nil and its message contains every
-// one of the substrings.
-func wantErr(t *testing.T, err error, substrs ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one containing %q", substrs)
-	}
-	for _, s := range substrs {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q does not contain %q", err, s)
-		}
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // fill writes a recognizable pattern through the typed view of m.
@@ -155,7 +157,7 @@ func TestFlushRanges(t *testing.T) {
 	}
 	for _, r := range [][2]int64{{-1, 1}, {0, -1}, {size, 1}, {size + 1, 0}, {1, size}, {1 << 62, 1 << 62}} {
 		err := m.Flush(r[0], r[1])
-		wantErr(t, err, path, "outside")
+		testutil.WantErr(t, err, path, "outside")
 	}
 	ro, err := Open(path, ReadOnly)
 	if err != nil {
@@ -166,7 +168,7 @@ func TestFlushRanges(t *testing.T) {
 	}
 	ro.Close()
 	m.Close()
-	wantErr(t, m.Flush(0, 1), path, "closed")
+	testutil.WantErr(t, m.Flush(0, 1), path, "closed")
 }
 
 // TestCreateExisting: Create never touches an existing file and reports
@@ -282,10 +284,10 @@ func TestOpenBadSize(t *testing.T) {
 				if m != nil {
 					t.Errorf("Open returned a File with an error")
 				}
-				wantErr(t, err, append([]string{"open " + path}, tc.parts...)...)
+				testutil.WantErr(t, err, append([]string{"open " + path}, tc.parts...)...)
 			}
 			_, _, err := ReadFile(path)
-			wantErr(t, err, append([]string{"read " + path}, tc.parts...)...)
+			testutil.WantErr(t, err, append([]string{"read " + path}, tc.parts...)...)
 		})
 	}
 }
@@ -311,7 +313,7 @@ func TestZeroLength(t *testing.T) {
 				if err := m.Flush(0, 0); err != nil {
 					t.Error(err)
 				}
-				wantErr(t, m.Flush(0, 1), "outside")
+				testutil.WantErr(t, m.Flush(0, 1), "outside")
 				if err := m.Close(); err != nil {
 					t.Error(err)
 				}
@@ -407,21 +409,21 @@ func TestFileErrors(t *testing.T) {
 	path := filepath.Join(dir, "e.npy")
 	h := Header{DType: Int32, Shape: []int{3}}
 
-	wantErr(t, WriteFile(path, h, make([]byte, 11)), "write "+path, "got 11 data bytes", "needs 12")
-	wantErr(t, WriteFile(path, Header{Shape: []int{3}}, nil), "write "+path, "invalid dtype")
-	wantErr(t, WriteFile(path, Header{DType: Int32, Shape: []int{-3}}, nil), "write "+path, "negative")
-	wantErr(t, WriteFile(filepath.Join(dir, "no", "such", "dir.npy"), h, make([]byte, 12)), "no such file")
+	testutil.WantErr(t, WriteFile(path, h, make([]byte, 11)), "write "+path, "got 11 data bytes", "needs 12")
+	testutil.WantErr(t, WriteFile(path, Header{Shape: []int{3}}, nil), "write "+path, "invalid dtype")
+	testutil.WantErr(t, WriteFile(path, Header{DType: Int32, Shape: []int{-3}}, nil), "write "+path, "negative")
+	testutil.WantErr(t, WriteFile(filepath.Join(dir, "no", "such", "dir.npy"), h, make([]byte, 12)), "no such file")
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a failed WriteFile left a file behind")
 	}
 
 	_, err := Create(path, Header{DType: Int32, Shape: []int{-3}})
-	wantErr(t, err, "create "+path, "negative")
+	testutil.WantErr(t, err, "create "+path, "negative")
 	if wideInt {
 		_, err = Create(path, Header{DType: Uint8, Shape: []int{dim64(1 << 62), 2}})
-		wantErr(t, err, "create "+path, "would exceed")
+		testutil.WantErr(t, err, "create "+path, "would exceed")
 		_, err = Create(path, Header{DType: Uint8, Shape: []int{dim64(math.MaxInt64)}})
-		wantErr(t, err, "create "+path, "too large")
+		testutil.WantErr(t, err, "create "+path, "too large")
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a failed Create left a file behind")
@@ -439,7 +441,7 @@ func TestFileErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Open(path, Mode(7))
-	wantErr(t, err, "open "+path, "invalid mode 7")
+	testutil.WantErr(t, err, "open "+path, "invalid mode 7")
 }
 
 // TestWriteFileReplaces: WriteFile replaces an existing file whole.

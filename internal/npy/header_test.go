@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 func TestDType(t *testing.T) {
@@ -88,7 +90,7 @@ func TestParseDType(t *testing.T) {
 			t.Errorf("ParseDType(%q) = %v, want an error", tc.descr, got)
 			continue
 		}
-		wantErr(t, err, tc.err...)
+		testutil.WantErr(t, err, tc.err...)
 	}
 }
 
@@ -211,7 +213,7 @@ func TestEncodeHeaderErrors(t *testing.T) {
 			continue
 		}
 		_, err := EncodeHeaderVersion(tc.h, tc.major)
-		wantErr(t, err, tc.err)
+		testutil.WantErr(t, err, tc.err)
 	}
 	// The largest array that fits is accepted.
 	if _, err := EncodeHeader(Header{DType: Uint8, Shape: []int{math.MaxInt}}); err != nil {
@@ -341,7 +343,7 @@ func TestDecodeHeader(t *testing.T) {
 				if err == nil {
 					t.Fatalf("DecodeHeader = %+v, %d; want an error", h, off)
 				}
-				wantErr(t, err, tc.err...)
+				testutil.WantErr(t, err, tc.err...)
 				return
 			}
 			if err != nil {

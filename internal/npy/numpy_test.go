@@ -17,8 +17,9 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 var allDTypes = []DType{Float32, Float16, Float64, Uint8, Int32, Int64}
@@ -371,13 +372,13 @@ func TestNumpyFortranOrder(t *testing.T) {
 	}
 	path := filepath.Join("testdata", name)
 	_, _, err = ReadFile(path)
-	wantErr(t, err, path, "fortran-order", "np.ascontiguousarray")
+	testutil.WantErr(t, err, path, "fortran-order", "np.ascontiguousarray")
 	_, err = Open(path, ReadOnly)
-	wantErr(t, err, path, "fortran-order")
+	testutil.WantErr(t, err, path, "fortran-order")
 	err = WriteFile(filepath.Join(t.TempDir(), "x.npy"), want, c)
-	wantErr(t, err, "fortran-order")
+	testutil.WantErr(t, err, "fortran-order")
 	_, err = Create(filepath.Join(t.TempDir(), "x.npy"), want)
-	wantErr(t, err, "fortran-order")
+	testutil.WantErr(t, err, "fortran-order")
 }
 
 // TestNumpyBigEndian: a '>f4' file is refused with an error that names the
@@ -386,24 +387,11 @@ func TestNumpyBigEndian(t *testing.T) {
 	const name = "f4_bigendian_3x4.npy"
 	path := filepath.Join("testdata", name)
 	_, _, err := DecodeHeader(bytes.NewReader(readFixture(t, name)))
-	wantErr(t, err, "big-endian", `">f4"`, "astype('<f4')")
+	testutil.WantErr(t, err, "big-endian", `">f4"`, "astype('<f4')")
 	_, _, err = ReadFile(path)
-	wantErr(t, err, path, "big-endian")
+	testutil.WantErr(t, err, path, "big-endian")
 	_, err = Open(path, ReadOnly)
-	wantErr(t, err, path, "big-endian", "astype('<f4')")
-}
-
-// wantErr fails unless err is non-nil and its message contains every part.
-func wantErr(t *testing.T, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one containing %q", parts)
-	}
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error %q does not contain %q", err, p)
-		}
-	}
+	testutil.WantErr(t, err, path, "big-endian", "astype('<f4')")
 }
 
 // float16Specials mirrors SPECIALS in the fixture script. They are float64

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trak-dev/trak/internal/atomicfile"
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // newModel returns a store with model id registered and its train rows
@@ -39,18 +40,6 @@ func newModel(t *testing.T, ids ...int) *Store {
 	return s
 }
 
-func wantErr(t *testing.T, err error, want ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one mentioning %q", want)
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not mention %q", err, w)
-		}
-	}
-}
-
 // TestMissingArrayUnderDoneFlags: a data array deleted while its flags say
 // rows are done is an error naming it and the fix, never re-created
 // zero-filled; with no row done it is simply created.
@@ -61,7 +50,7 @@ func TestMissingArrayUnderDoneFlags(t *testing.T) {
 			path := filepath.Join(s.ModelDir(0), name)
 			os.Remove(path)
 			_, err := s.TrainRows(0)
-			wantErr(t, err, path+" is missing", "is_featurized.npy marks 2 of 5 rows done", "remove "+s.ModelDir(0)+" and featurize model 0 again")
+			testutil.WantErr(t, err, path+" is missing", "is_featurized.npy marks 2 of 5 rows done", "remove "+s.ModelDir(0)+" and featurize model 0 again")
 			if _, err := os.Stat(path); err == nil {
 				t.Errorf("%s was re-created", name)
 			}
@@ -91,7 +80,7 @@ func TestMissingArrayUnderDoneFlags(t *testing.T) {
 		tab.Close()
 		os.Remove(filepath.Join(s.ModelDir(0), "embeddings_text.npy"))
 		_, err = s.Table(0, 2)
-		wantErr(t, err, "embeddings_text.npy is missing", "is_embedded.npy marks 1 of 5 rows done", "featurize model 0 again")
+		testutil.WantErr(t, err, "embeddings_text.npy is missing", "is_embedded.npy marks 1 of 5 rows done", "featurize model 0 again")
 	})
 	t.Run("target features", func(t *testing.T) {
 		s := newModel(t, 0)
@@ -100,7 +89,7 @@ func TestMissingArrayUnderDoneFlags(t *testing.T) {
 		r.Close()
 		os.Remove(s.TargetGradsPath(0, "val"))
 		_, err := s.TargetRows(0, "val", 2)
-		wantErr(t, err, "val_grads.npy is missing", "remove "+s.TargetGradsPath(0, "val")+" and "+s.TargetFlagsPath(0, "val"), "trak score --exp val")
+		testutil.WantErr(t, err, "val_grads.npy is missing", "remove "+s.TargetGradsPath(0, "val")+" and "+s.TargetFlagsPath(0, "val"), "trak score --exp val")
 	})
 }
 
@@ -138,26 +127,26 @@ func TestForeignArray(t *testing.T) {
 			copyFile(t, filepath.Join(s.ModelDir(1), n), filepath.Join(s.ModelDir(0), n))
 		}
 		_, err := s.TrainRows(0)
-		wantErr(t, err, "grads.npy belongs to another model directory", "names model 1", "featurize model 0 again")
+		testutil.WantErr(t, err, "grads.npy belongs to another model directory", "names model 1", "featurize model 0 again")
 	})
 	t.Run("no record", func(t *testing.T) {
 		s := newModel(t, 0)
 		os.Remove(filepath.Join(s.ModelDir(0), "out_to_loss.npy.json"))
 		_, err := s.TrainRows(0)
-		wantErr(t, err, "out_to_loss.npy has no record out_to_loss.npy.json", "featurize model 0 again")
+		testutil.WantErr(t, err, "out_to_loss.npy has no record out_to_loss.npy.json", "featurize model 0 again")
 	})
 	t.Run("record of another array", func(t *testing.T) {
 		s := newModel(t, 0)
 		d := s.ModelDir(0)
 		copyFile(t, filepath.Join(d, "is_featurized.npy.json"), filepath.Join(d, "grads.npy.json"))
 		_, err := s.TrainRows(0)
-		wantErr(t, err, "grads.npy does not match its record")
+		testutil.WantErr(t, err, "grads.npy does not match its record")
 	})
 	t.Run("meta.json of another model", func(t *testing.T) {
 		s := newModel(t, 0, 1)
 		copyFile(t, filepath.Join(s.ModelDir(1), "meta.json"), filepath.Join(s.ModelDir(0), "meta.json"))
 		_, err := s.TrainRows(0)
-		wantErr(t, err, "meta.json of model 1, not of model 0")
+		testutil.WantErr(t, err, "meta.json of model 1, not of model 0")
 	})
 	t.Run("orphan record of a removed array", func(t *testing.T) {
 		// An array removed with no row done comes back, and its old record
@@ -191,13 +180,13 @@ func TestMetaJSONMissing(t *testing.T) {
 	os.Remove(filepath.Join(s.ModelDir(1), "meta.json"))
 	fix := "remove " + s.ModelDir(1) + " and featurize model 1 again"
 	_, err := s.AddModel(1, "other", "othersha")
-	wantErr(t, err, "holds grads.npy", "but no meta.json", fix)
+	testutil.WantErr(t, err, "holds grads.npy", "but no meta.json", fix)
 	_, err = s.ModelIDs()
-	wantErr(t, err, "no meta.json", fix)
+	testutil.WantErr(t, err, "no meta.json", fix)
 	_, err = s.ModelMeta(1)
-	wantErr(t, err, "no meta.json", fix)
+	testutil.WantErr(t, err, "no meta.json", fix)
 	_, err = s.TrainRows(1)
-	wantErr(t, err, "no meta.json", fix)
+	testutil.WantErr(t, err, "no meta.json", fix)
 
 	// A directory being registered (only hidden temporary files so far) is
 	// not an orphan.
@@ -240,7 +229,7 @@ func TestLegacyModelDir(t *testing.T) {
 	}
 	os.Remove(filepath.Join(d, "grads.npy"))
 	_, err = s.TrainRows(0)
-	wantErr(t, err, "grads.npy is missing")
+	testutil.WantErr(t, err, "grads.npy is missing")
 }
 
 // TestConcurrentGroupCreate: processes creating the same arrays at once
@@ -304,9 +293,9 @@ func TestSettingsChecksum(t *testing.T) {
 		}
 		os.WriteFile(path, []byte(edited), 0o644)
 		_, err := Open(dir)
-		wantErr(t, err, path+" was edited after the store was made", "settings_sha256", "restore the original file")
+		testutil.WantErr(t, err, path+" was edited after the store was made", "settings_sha256", "restore the original file")
 		_, err = Create(dir, m)
-		wantErr(t, err, "was edited")
+		testutil.WantErr(t, err, "was edited")
 	}
 	// Reformatting changes no setting.
 	var v map[string]any
@@ -447,7 +436,7 @@ func TestPutRefusesNonFinite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, r.Put([]int{2}, c.feats, []float32{c.q}), c.want)
+		testutil.WantErr(t, r.Put([]int{2}, c.feats, []float32{c.q}), c.want)
 		if r.Done(2) {
 			t.Errorf("%s %v: row marked done", c.dtype, c.feats)
 		}
