@@ -191,6 +191,56 @@ func TestReadmeDocumentsEverything(t *testing.T) {
 			t.Errorf("README does not document command %s", c.Name())
 		}
 	}
+
+	// Every package under internal/ has a row in the Layout table, and
+	// every row names a path that exists.
+	_, layout, _ := strings.Cut(readme, "\n## Layout\n")
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	rows := map[string]bool{}
+	for _, line := range strings.Split(layout, "\n") {
+		if cell, ok := strings.CutPrefix(line, "| `"); ok {
+			if p, _, ok := strings.Cut(cell, "` |"); ok {
+				rows[p] = true
+			}
+		}
+	}
+	if len(rows) == 0 {
+		t.Fatal("README has no Layout table")
+	}
+	err = filepath.WalkDir("../../internal", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if gofiles, _ := filepath.Glob(filepath.Join(path, "*.go")); len(gofiles) > 0 {
+			rel, _ := filepath.Rel("../..", path)
+			if !rows[filepath.ToSlash(rel)] {
+				t.Errorf("README's Layout table has no row for package %s", filepath.ToSlash(rel))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range rows {
+		if _, err := os.Stat(filepath.Join("../..", p)); err != nil {
+			t.Errorf("README's Layout table names %s, which does not exist", p)
+		}
+	}
+
+	// Every design document is linked from the README.
+	docs, _ := filepath.Glob("../../docs/*.md")
+	if len(docs) == 0 {
+		t.Error("no design documents in docs/")
+	}
+	for _, d := range docs {
+		if link := "(docs/" + filepath.Base(d) + ")"; !strings.Contains(readme, link) {
+			t.Errorf("README does not link docs/%s", filepath.Base(d))
+		}
+	}
 }
 
 // TestExampleConfigsLoad keeps the shipped example configs valid.

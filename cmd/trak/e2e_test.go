@@ -203,7 +203,7 @@ func gradient(m *logreg.Model, x []float64, y int) ([]float64, float64) {
 	return g, 1 - p[y]
 }
 
-// bruteScores computes the TRAK scores from the DESIGN formulas in float64:
+// bruteScores computes the TRAK scores from docs/math.md's formulas in float64:
 // X_m = rows Pᵀ∇f, K_m = X_m (X_mᵀX_m + λI)⁻¹ (through an explicit solve of
 // the normal equations), score = mean_m K_m g_m(t) · mean_m Q_m.
 func bruteScores(f *fixture, project func(m int, g []float64) []float64, lambda float64) *mat.Dense {

@@ -148,7 +148,7 @@ func (s Sampler) Negatives(i, exclude, stream int) []int {
 // negatives returns the negatives of example i in ascending order: m rows
 // of the table drawn uniformly without replacement, never row exclude (the
 // example's own row for a train pair; −1 for a target); every candidate
-// when m ≥ n − 1 (n = table size), as DESIGN §2 says, so a target then
+// when m ≥ n − 1 (n = table size; docs/math.md, Negatives), so a target then
 // gets the whole table. stream separates the draws of train
 // examples (0) from those of an experiment's targets (1).
 //
@@ -163,7 +163,7 @@ func (s Sampler) negatives(i, exclude, stream int) []int {
 		c--
 	}
 	var out []int
-	if s.m >= s.n-1 || s.m >= c { // DESIGN §2: every other row once sim_batch_size ≥ table size − 1
+	if s.m >= s.n-1 || s.m >= c { // docs/math.md: every other row once sim_batch_size ≥ table size − 1
 		out = make([]int, c)
 		for r := range c {
 			out[r] = r

