@@ -60,8 +60,7 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 				opt := demo.CLIPDefaults
 				opt.Dir, opt.Train, opt.Targets, opt.Checkpoints, opt.Epochs, opt.K, opt.Workers, opt.Seed = dir, train, targets, checkpoints, epochs, k, workers, seed
 				opt.Version = version
-				opt.Progress = scoreProgress(io)
-				opt.LogProgress = func(desc string) func(int) func(int) { return io.progressFor(desc, "rows") }
+				opt.Progress = io.progress()
 				_, err := demo.RunCLIP(cmd.Context(), opt, io.Out)
 				return err
 			case "logreg":
@@ -81,7 +80,7 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 					return usageErrorf("--classes must be ≥ 2 and --features ≥ 1")
 				}
 				opt.Version = version
-				opt.Progress = scoreProgress(io)
+				opt.Progress = io.progress()
 				_, err := demo.Run(cmd.Context(), opt, io.Out)
 				return err
 			default:

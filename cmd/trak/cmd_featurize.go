@@ -4,21 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
-	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/config"
-	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
-	"github.com/trak-dev/trak/internal/imageprep"
+	"github.com/trak-dev/trak/internal/pipeline"
 	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
-	"github.com/trak-dev/trak/internal/task"
+	"github.com/trak-dev/trak/internal/tasks"
 )
 
 // FeaturizeOptions is what `trak featurize` runs with.
@@ -83,60 +79,12 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 
 func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	c := opts.Config
-	desc := fmt.Sprintf("featurize model %d", c.ModelID)
-	if opts.Shard.Count > 0 {
-		desc += " shard " + opts.Shard.String()
-	}
-	job := featurize.TrainJob{
-		SaveDir:       c.SaveDir,
-		ModelID:       c.ModelID,
-		Checkpoint:    c.Checkpoint,
-		Task:          c.Task,
-		DataPath:      absPath(c.TrainData),
-		Projector:     projectorSpec(c),
-		FeaturesDType: c.FeaturesDType,
-		BatchSize:     c.BatchSize,
-		Workers:       workers(c),
-		Shard:         opts.Shard,
-		Progress:      opts.IO.progressFor(desc, "rows"),
-		OnBad:         featurize.OnBadExample(c.OnBadExample),
-		ToolVersion:   version,
-	}
-	simBatch := 0
-	switch c.Task {
-	case "clip":
-		setup, err := clipSetup(c)
-		if err != nil {
-			return err
-		}
-		// Another checkpoint into an existing store takes the settings the
-		// store recorded where this run sets none (a conflicting one is
-		// refused); a missing or unreadable store is featurize.Train's
-		// to report.
-		if st, err := store.Open(c.SaveDir); err == nil {
-			if setup, err = setup.Recorded(st.Meta, func(key string) bool { return c.Set[key] }); err != nil {
-				return fmt.Errorf("store %s: %w", st.Dir, err)
-			}
-		}
-		simBatch = setup.SimBatch
-		setup.Data = dataSpec(c, c.TrainData)
-		job.DataColumns = map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
-		progress := func(desc string) func(int) func(int) { return opts.IO.progressFor(desc, "rows") }
-		if job, err = setup.TrainJob(job, c.OnBadExample == "skip", progress); err != nil {
-			return err
-		}
-	default:
-		loaded, err := task.Load(c.Task, c.Checkpoint, c.TrainData)
-		if err != nil {
-			return err
-		}
-		job.Examples, job.ConfigHash, job.DataFingerprint = loaded.Examples, loaded.ConfigHash, loaded.DataFingerprint
-	}
-	sum, err := featurize.Train(ctx, job)
+	t, err := tasks.Lookup(c.Task)
 	if err != nil {
 		return err
 	}
-	if err := writeTrainNames(c, job.DataColumns); err != nil {
+	sum, err := pipeline.Featurize(ctx, t, opts.IO.settings(c), opts.Shard)
+	if err != nil {
 		return err
 	}
 	w := opts.IO.ErrOut
@@ -156,10 +104,10 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		}
 		fmt.Fprintln(w)
 	}
-	if err := reportSkipped(w, c.ModelID, sum.SkippedTotal, job.Examples.Len(), report); err != nil {
+	if err := reportSkipped(w, c.ModelID, sum.SkippedTotal, sum.Rows, report); err != nil {
 		return err
 	}
-	if n := job.Examples.Len(); simBatch > 0 && simBatch >= n-1 {
+	if n, simBatch := sum.Rows, sum.CLIP.SimBatchSize; simBatch > 0 && simBatch >= n-1 {
 		fmt.Fprintf(w, "model %d: sim_batch_size %d ≥ the %d other train rows: every other row is a negative of each example\n", c.ModelID, simBatch, n-1)
 	}
 	if sum.Complete {
@@ -168,24 +116,6 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 		fmt.Fprintf(w, "model %d: %d rows of other shards are still to be featurized\n", c.ModelID, sum.Remaining)
 	}
 	return nil
-}
-
-// writeTrainNames writes the store's rows.tsv (which example each train
-// row is) once, on the first featurize run that gets this far.
-func writeTrainNames(c config.Config, cols map[string]string) error {
-	st, err := store.Open(c.SaveDir)
-	if err != nil {
-		return err
-	}
-	path := st.TrainNamesPath()
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	columns, describe, err := task.Describer(c.Task, c.TrainData, cols)
-	if err != nil {
-		return err
-	}
-	return store.WriteRowNames(path, columns, st.Meta.TrainSize, describe)
 }
 
 // skipWarnFraction is the share of skipped train rows above which featurize
@@ -248,48 +178,4 @@ func withRecordedDefaults(c config.Config) config.Config {
 		c.Projector.Seed = m.Seed
 	}
 	return c
-}
-
-func projectorSpec(c config.Config) featurize.ProjectorSpec {
-	return featurize.ProjectorSpec{Kind: projection.Kind(c.Projector.Type), Dim: c.Projector.Dim, Seed: c.Projector.Seed}
-}
-
-func workers(c config.Config) int {
-	if c.Workers > 0 {
-		return c.Workers
-	}
-	return runtime.NumCPU()
-}
-
-// absPath makes a path recorded in the store independent of the working
-// directory; if that fails the path is kept as given.
-func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
-}
-
-// clipSetup collects the CLIP settings of a config.
-func clipSetup(c config.Config) (clipfeat.Setup, error) {
-	cfg, err := loadModelConfig(c.ModelConfig)
-	if err != nil {
-		return clipfeat.Setup{}, err
-	}
-	return clipfeat.Setup{
-		ModelConfig: cfg,
-		VocabDir:    c.VocabDir,
-		MaxPixels:   int64(c.MaxPixels),
-		Workers:     workers(c),
-		SimBatch:    c.SimBatchSize,
-		Seed:        c.Projector.Seed,
-		// The rest of the transform takes open_clip's defaults; image_mode
-		// "auto" resolves per data set (clipfeat.ResolveImageMode).
-		Transform: imageprep.Transform{Mode: c.ImageMode, ExifTranspose: c.ExifTranspose},
-	}, nil
-}
-
-// dataSpec describes the data set at path with the config's data keys.
-func dataSpec(c config.Config, path string) dataset.Spec {
-	return dataset.Spec{Path: path, Format: dataset.Format(c.DataFormat), ImageColumn: c.ImageColumn, CaptionColumn: c.CaptionColumn}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
-	"github.com/trak-dev/trak/internal/score"
+	"github.com/trak-dev/trak/internal/pipeline"
 	"github.com/trak-dev/trak/internal/store"
 )
 
@@ -68,7 +68,7 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, err := storeProjector(st, opts.Config); err != nil {
+	if _, err := pipeline.StoreProjector(st, opts.Config); err != nil {
 		return err
 	}
 	ids, err := st.ModelIDs()
@@ -86,27 +86,17 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 		}
 		ids = opts.ModelIDs
 	}
-	prog := scoreProgress(opts.IO)
-	for _, id := range ids {
-		o, err := score.FinalizeModelOutcome(ctx, st, id, opts.Config.Lambda, prog)
-		if err != nil {
-			return err
-		}
+	done, err := pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config))
+	for i, o := range done {
+		id, lambda := ids[i], opts.Config.Lambda
 		switch {
 		case o.Reused:
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, opts.Config.Lambda)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, lambda)
 		case o.Redone != "":
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized again (%s form, lambda %g): %s\n", id, o.Form, opts.Config.Lambda, o.Redone)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized again (%s form, lambda %g): %s\n", id, o.Form, lambda, o.Redone)
 		default:
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, o.Form, opts.Config.Lambda)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, o.Form, lambda)
 		}
 	}
-	return nil
-}
-
-// scoreProgress adapts the IO streams' progress to score.ProgressFunc.
-func scoreProgress(io *IOStreams) score.ProgressFunc {
-	return func(desc string, total int) func(int) {
-		return io.progressFor(desc, "steps")(total)
-	}
+	return err
 }

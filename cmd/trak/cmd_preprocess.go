@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/npy"
+	cliptask "github.com/trak-dev/trak/internal/tasks/clip"
 )
 
 // PreprocessOptions is what `trak preprocess` runs with.
@@ -69,7 +69,7 @@ func newCmdPreprocess(io *IOStreams, runF func(context.Context, *PreprocessOptio
 				return usageErrorf("--image-size must be positive, got %d", opts.Size)
 			case opts.OnBadExample != "fail" && opts.OnBadExample != "skip":
 				return usageErrorf("--on-bad-example must be fail or skip, got %q", opts.OnBadExample)
-			case opts.ImageMode != clipfeat.ImageModeAuto && opts.ImageMode != clipfeat.ImageModeNative && opts.ImageMode != clipfeat.ImageModeRGB:
+			case opts.ImageMode != cliptask.ImageModeAuto && opts.ImageMode != cliptask.ImageModeNative && opts.ImageMode != cliptask.ImageModeRGB:
 				return usageErrorf("--image-mode must be auto, native or rgb, got %q", opts.ImageMode)
 			case opts.Size > imageprep.MaxTransformSize:
 				return usageErrorf("--image-size must be at most %d, got %d", imageprep.MaxTransformSize, opts.Size)
@@ -118,7 +118,7 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 	if n == 0 {
 		return errors.New("no images to preprocess")
 	}
-	mode, err := clipfeat.ResolveImageMode(opts.ImageMode, format)
+	mode, err := cliptask.ResolveImageMode(opts.ImageMode, format)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func preprocessRun(ctx context.Context, opts *PreprocessOptions) error {
 		}
 		return nil
 	}
-	add := opts.IO.progressFor("preprocess", "images")(n)
+	add := opts.IO.progress().Start("preprocess", "images", n)
 	skipped := 0
 	handle := func(row int, err error) error {
 		if err == nil {

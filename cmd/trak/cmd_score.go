@@ -9,15 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trak-dev/trak/internal/clipckpt"
-	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/config"
-	"github.com/trak-dev/trak/internal/dataset"
-	"github.com/trak-dev/trak/internal/featurize"
-	"github.com/trak-dev/trak/internal/projection"
-	"github.com/trak-dev/trak/internal/score"
+	"github.com/trak-dev/trak/internal/pipeline"
 	"github.com/trak-dev/trak/internal/store"
-	"github.com/trak-dev/trak/internal/task"
+	"github.com/trak-dev/trak/internal/tasks"
 )
 
 // ScoreOptions is what `trak score` runs with.
@@ -73,116 +68,29 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	spec, err := storeProjector(st, c)
+	t, err := tasks.Lookup(st.Meta.Task)
 	if err != nil {
+		return fmt.Errorf("store %s: %w", st.Dir, err)
+	}
+	// A conflicting projection is reported before anything else, and the
+	// unfinished models before the targets are read.
+	if _, err := pipeline.StoreProjector(st, c); err != nil {
 		return err
 	}
 	ids, err := finalizedIDs(st, c.SkipUnfinished, opts.IO)
 	if err != nil {
 		return err
 	}
-	first, err := st.ModelMeta(ids[0])
+	res, err := pipeline.Score(ctx, t, st, ids, opts.IO.settings(c))
 	if err != nil {
 		return err
 	}
-	job := score.ExperimentJob{
-		Store:     st,
-		Exp:       c.Exp,
-		Targets:   c.Targets,
-		ModelIDs:  ids,
-		Projector: spec,
-		BatchSize: c.BatchSize,
-		Workers:   workers(c),
-		Progress:  scoreProgress(opts.IO),
-		OnBad:     featurize.OnBadExample(c.OnBadExample),
-	}
-	switch st.Meta.Task {
-	case "clip":
-		setup, err := clipSetup(c)
-		if err != nil {
-			return err
-		}
-		// What featurize recorded is used where this run sets nothing, and
-		// a contradicting setting is refused.
-		if setup, err = setup.Recorded(st.Meta, func(key string) bool { return c.Set[key] }); err != nil {
-			return fmt.Errorf("store %s: %w", st.Dir, err)
-		}
-		setup.Seed = st.Meta.Seed // negatives use the seed the train features used
-		for key, col := range map[string]*string{"data.image_column": &c.ImageColumn, "data.caption_column": &c.CaptionColumn} {
-			if recorded := st.Meta.DataColumns[strings.TrimPrefix(key, "data.")]; !c.Set[key] && recorded != "" {
-				*col = recorded
-			}
-		}
-		ds, err := dataset.Open(dataSpec(c, c.Targets))
-		if err != nil {
-			return err
-		}
-		job.Fingerprint, job.NumTargets = ds.Fingerprint(), ds.Len()
-		if job.ImageMode, err = clipfeat.ResolveImageMode(c.ImageMode, ds.Format()); err != nil {
-			return err
-		}
-		job.Load = func(id int, checkpoint string) (featurize.Examples, error) {
-			return setup.TargetExamples(st, id, checkpoint, ds)
-		}
-		job.Digest = clipckpt.Digest
-	default:
-		probe, err := task.Load(st.Meta.Task, first.Checkpoint, c.Targets)
-		if err != nil {
-			return err
-		}
-		job.Fingerprint, job.NumTargets = probe.DataFingerprint, probe.Examples.Len()
-		job.Load = func(_ int, checkpoint string) (featurize.Examples, error) {
-			l, err := task.Load(st.Meta.Task, checkpoint, c.Targets)
-			if err != nil {
-				return nil, err
-			}
-			return l.Examples, nil
-		}
-	}
-	if err := featurize.RequireRows("targets", c.Targets, job.NumTargets); err != nil {
-		return err
-	}
-	job.DataColumns = dataColumns(c)
-	path, err := score.ScoreExperiment(ctx, job)
-	if err != nil {
-		return err
-	}
-	columns, describe, err := task.Describer(st.Meta.Task, c.Targets, dataColumns(c))
-	if err != nil {
-		return err
-	}
-	if err := store.WriteRowNames(st.TargetNamesPath(c.Exp), columns, job.NumTargets, describe); err != nil {
-		return err
-	}
-	if err := reportSkippedTargets(opts.IO.ErrOut, st, ids[0], c.Exp, job.NumTargets, describe); err != nil {
+	if err := reportSkippedTargets(opts.IO.ErrOut, st, ids[0], c.Exp, res.NumTargets, res.Describe); err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "scores of %d targets against %d train examples, averaged over model ids %v: %s\n",
-		job.NumTargets, st.Meta.TrainSize, ids, path)
+		res.NumTargets, st.Meta.TrainSize, ids, res.Path)
 	return nil
-}
-
-// storeProjector returns the store's projection, which target features
-// must share with the train features; a config that sets a different one is
-// an error rather than silently ignored.
-func storeProjector(st *store.Store, c config.Config) (featurize.ProjectorSpec, error) {
-	want := st.Meta
-	if c.Set["projector.type"] {
-		want.Projector = c.Projector.Type
-	}
-	if c.Set["projector.seed"] {
-		want.Seed = c.Projector.Seed
-	}
-	if c.Set["projector.dim"] && want.Projector != "none" {
-		want.K = c.Projector.Dim
-	}
-	if c.Set["features_dtype"] {
-		want.FeaturesDType = c.FeaturesDType
-	}
-	if err := st.Check(want); err != nil {
-		return featurize.ProjectorSpec{}, err
-	}
-	return featurize.ProjectorSpec{Kind: projection.Kind(st.Meta.Projector), Dim: st.Meta.K, Seed: st.Meta.Seed}, nil
 }
 
 // finalizedIDs returns the model ids to score with: all of them, or with
@@ -215,11 +123,6 @@ func finalizedIDs(st *store.Store, skip bool, io *IOStreams) ([]int, error) {
 		fmt.Fprintf(io.ErrOut, "skipping unfinished model ids %v\n", missing)
 	}
 	return done, nil
-}
-
-// dataColumns is how the config reads a data set, as the store records it.
-func dataColumns(c config.Config) map[string]string {
-	return map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
 }
 
 // reportSkippedTargets names the targets that were skipped as bad examples

@@ -13,12 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
-	"github.com/trak-dev/trak/internal/dataset"
-	"github.com/trak-dev/trak/internal/logreg"
 	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
-	"github.com/trak-dev/trak/internal/task"
+	"github.com/trak-dev/trak/internal/tasks"
 )
 
 // TopOptions is what `trak top` runs with.
@@ -243,30 +241,25 @@ func checkScoresFresh(st *store.Store, name string, exp store.Experiment, io *IO
 // targets at path, read as the store reads data sets; an error means they
 // cannot be read (describers then says so).
 func targetsFingerprint(st *store.Store, exp store.Experiment) (string, error) {
-	path := exp.Targets
-	switch st.Meta.Task {
-	case "clip":
-		cols := exp.TargetColumns(st.Meta.DataColumns)
-		ds, err := dataset.Open(dataset.Spec{Path: path, Format: dataset.Format(cols["format"]), ImageColumn: cols["image_column"], CaptionColumn: cols["caption_column"]})
-		if err != nil {
-			return "", err
-		}
-		return ds.Fingerprint(), nil
-	case "logreg":
-		d, err := logreg.ReadCSV(path)
-		if err != nil {
-			return "", err
-		}
-		return d.Fingerprint, nil
+	t, err := tasks.Lookup(st.Meta.Task)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no fingerprint for task %q", st.Meta.Task)
+	return t.Fingerprint(exp.Targets, exp.TargetColumns(st.Meta.DataColumns))
 }
 
 // describers returns the description columns and functions for train and
 // target examples. Descriptions are a convenience: when the data files are
 // gone, the columns stay empty and a note says why.
 func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string, func(int) []string, func(int) []string) {
-	columns, train, err := task.Describer(st.Meta.Task, st.Meta.TrainData, st.Meta.DataColumns)
+	describe := func(path string, cols map[string]string) ([]string, func(int) []string, error) {
+		t, err := tasks.Lookup(st.Meta.Task)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t.Describe(path, cols)
+	}
+	columns, train, err := describe(st.Meta.TrainData, st.Meta.DataColumns)
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no train descriptions: %v\n", err)
 		columns = []string{"desc"}
@@ -275,7 +268,7 @@ func describers(st *store.Store, exp store.Experiment, io *IOStreams) ([]string,
 	if train == nil {
 		train = none
 	}
-	_, target, err := task.Describer(st.Meta.Task, exp.Targets, exp.TargetColumns(st.Meta.DataColumns))
+	_, target, err := describe(exp.Targets, exp.TargetColumns(st.Meta.DataColumns))
 	if err != nil {
 		fmt.Fprintf(io.ErrOut, "note: no target descriptions: %v\n", err)
 		target = none

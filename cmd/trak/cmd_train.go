@@ -15,9 +15,9 @@ import (
 	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipckpt"
-	"github.com/trak-dev/trak/internal/clipfeat"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
+	cliptask "github.com/trak-dev/trak/internal/tasks/clip"
 	"github.com/trak-dev/trak/internal/train"
 )
 
@@ -104,7 +104,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	setup := clipfeat.Setup{VocabDir: opts.VocabDir, MaxPixels: imageprep.DefaultMaxPixels, Workers: nw}
+	setup := cliptask.Setup{VocabDir: opts.VocabDir, MaxPixels: imageprep.DefaultMaxPixels, Workers: nw}
 	data, err := setup.OpenData(dataset.Spec{Path: opts.Data}, cfg)
 	if err != nil {
 		return err

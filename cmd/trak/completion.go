@@ -13,6 +13,7 @@ import (
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/store"
+	"github.com/trak-dev/trak/internal/tasks"
 )
 
 // Shell completion of flag values. Cobra provides `trak completion
@@ -27,7 +28,7 @@ import (
 func keyChoices(flag string) []string {
 	switch flag {
 	case "task":
-		return []string{"clip", "logreg"}
+		return tasks.Names()
 	case "projector-type":
 		return []string{"rademacher", "normal", "none"}
 	case "features-dtype":

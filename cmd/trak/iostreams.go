@@ -6,6 +6,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/pipeline"
 	"github.com/trak-dev/trak/internal/progress"
 )
 
@@ -41,21 +43,13 @@ func (s *IOStreams) progressMode() progress.Mode {
 	return progress.Lines
 }
 
-// progressFor returns a featurize/finalize progress callback that reports
-// under desc.
-func (s *IOStreams) progressFor(desc, units string) func(total int) func(int) {
-	return func(total int) func(int) {
-		if total <= 0 {
-			return func(int) {}
-		}
-		r := progress.New(s.ErrOut, s.progressMode(), int64(total), desc, units)
-		done := 0
-		return func(n int) {
-			r.Add(n)
-			done += n
-			if done >= total {
-				r.Finish()
-			}
-		}
-	}
+// progress returns where long steps report their progress: ErrOut, in
+// the streams' mode.
+func (s *IOStreams) progress() progress.Func {
+	return progress.To(s.ErrOut, s.progressMode())
+}
+
+// settings are the pipeline's settings of a command run with config c.
+func (s *IOStreams) settings(c config.Config) pipeline.Settings {
+	return pipeline.Settings{Config: c, Progress: s.progress(), Version: version}
 }

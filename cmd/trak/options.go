@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/tasks"
 )
 
 // keyFlags binds command-line flags to config keys for one command.
@@ -54,7 +55,7 @@ func (kf *keyFlags) load() (config.Config, error) {
 	for key, name := range kf.keys {
 		flags[key] = kf.cmd.Flags().Lookup(name)
 	}
-	return config.Load(config.Sources{File: kf.file, Flags: flags})
+	return config.Load(config.Sources{File: kf.file, Flags: flags, Tasks: tasks.Names()})
 }
 
 // require reports the first of the named settings that is empty. It is an

@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,11 @@ type Sources struct {
 	// ExtraEnv lists TRAK_* variables that are not config keys but are
 	// understood elsewhere, so that they are not reported as unknown.
 	ExtraEnv []string
+	// Tasks lists the values the task key takes (tasks.Names(): the
+	// registry of tasks sits above this package, which cannot import it).
+	// Empty accepts any name, for callers that only read settings; the
+	// commands pass the registry's names.
+	Tasks []string
 }
 
 // Load merges the configuration from src with viper and checks every value.
@@ -203,13 +209,13 @@ func Load(src Sources) (Config, error) {
 			c.Set[k.Name] = true
 		}
 	}
-	if err := c.validate(source); err != nil {
+	if err := c.validate(source, src.Tasks); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-func (c Config) validate(source func(string) string) error {
+func (c Config) validate(source func(string) string, tasks []string) error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s (from %s): %s", key, source(key), fmt.Sprintf(format, args...)))
@@ -241,10 +247,8 @@ func (c Config) validate(source func(string) string) error {
 	if c.OnBadExample != "fail" && c.OnBadExample != "skip" {
 		bad("on_bad_example", "%q: use fail or skip", c.OnBadExample)
 	}
-	switch c.Task {
-	case "clip", "logreg":
-	default:
-		bad("task", "unknown task %q: use clip or logreg", c.Task)
+	if len(tasks) > 0 && !slices.Contains(tasks, c.Task) {
+		bad("task", "unknown task %q: use %s", c.Task, orList(tasks))
 	}
 	if c.SimBatchSize < 1 {
 		bad("sim_batch_size", "must be ≥ 1, got %d", c.SimBatchSize)
@@ -452,4 +456,12 @@ func exactInt(v any) (int, error) {
 		return int(n), nil
 	}
 	return cast.ToIntE(v)
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
 )
@@ -112,9 +113,9 @@ type Options struct {
 	Projector *projection.Projector
 	BatchSize int
 	Shard     Shard // zero value: all rows
-	// Progress, when set, is called once with the number of rows to compute
-	// and returns a function that is called with each batch's row count.
-	Progress func(total int) (add func(n int))
+	// Progress reports the rows computed under Desc; nil reports nothing.
+	Progress progress.Func
+	Desc     string
 	// OnBad is the bad-example policy; "" means FailOnBad.
 	OnBad OnBadExample
 }
@@ -146,10 +147,7 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 	lo, hi := opt.Shard.Range(ex.Len())
 	pending := rows.Pending(lo, hi)
 	res := Result{Reused: (hi - lo) - len(pending)}
-	add := func(int) {}
-	if opt.Progress != nil {
-		add = opt.Progress(len(pending))
-	}
+	add := opt.Progress.Start(opt.Desc, "rows", len(pending))
 	bs := max(opt.BatchSize, 1)
 	feats := make([]float32, bs*k)
 	q := make([]float32, bs)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
 )
@@ -52,9 +53,11 @@ type TrainJob struct {
 	FeaturesDType      string
 	BatchSize, Workers int
 	Shard              Shard
-	Progress           func(total int) func(int)
-	OnBad              OnBadExample
-	ToolVersion        string
+	// Progress reports each step of the job (featurize, and a task's own
+	// steps in Before); nil reports nothing.
+	Progress    progress.Func
+	OnBad       OnBadExample
+	ToolVersion string
 	// Before, when set, runs after the store is opened and the checkpoint
 	// registered, and returns the Examples to featurize (Examples itself
 	// then only gives the sizes for the store's metadata). CLIP computes its
@@ -126,7 +129,11 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		return TrainSummary{}, err
 	}
 	defer rows.Close()
-	res, err := Run(ctx, ex, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, OnBad: job.OnBad})
+	desc := fmt.Sprintf("featurize model %d", job.ModelID)
+	if job.Shard.Count > 0 {
+		desc += " shard " + job.Shard.String()
+	}
+	res, err := Run(ctx, ex, rows, Options{Projector: proj, BatchSize: job.BatchSize, Shard: job.Shard, Progress: job.Progress, Desc: desc, OnBad: job.OnBad})
 	out := TrainSummary{Result: res}
 	if err != nil {
 		return out, nameCheckpoint(err, job.Checkpoint)

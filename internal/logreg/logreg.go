@@ -1,5 +1,6 @@
-// Package logreg is multinomial logistic regression as a TRAK task: a model
-// small enough that its per-example gradients have a closed form, which makes
+// Package logreg is multinomial logistic regression, the model of the logreg
+// task (internal/tasks/logreg adapts it to the tasks registry): a model small
+// enough that its per-example gradients have a closed form, which makes
 // it the end-to-end proof of the model-independent pipeline and a quick demo.
 //
 // The model has logits z = W x + b with W of shape C × D. Its parameters,

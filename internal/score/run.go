@@ -11,12 +11,9 @@ import (
 
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/npy"
+	report "github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/store"
 )
-
-// ProgressFunc starts the report of a step of total units described by
-// desc and returns the function that records units done.
-type ProgressFunc func(desc string, total int) func(done int)
 
 // FinalizeModel computes the finalized features K = X (XᵀX + λI)⁻¹ of model
 // id from its train features and writes them to <id>/features.npy. The file
@@ -25,7 +22,7 @@ type ProgressFunc func(desc string, total int) func(done int)
 // features.npy (skipped) only if the model was finalized with the same λ and
 // the file is still the one finalize wrote, from the train arrays as they
 // are now; see FinalizeModelOutcome.
-func FinalizeModel(ctx context.Context, st *store.Store, id int, lambda float64, prog ProgressFunc) (form Form, skipped bool, err error) {
+func FinalizeModel(ctx context.Context, st *store.Store, id int, lambda float64, prog report.Func) (form Form, skipped bool, err error) {
 	o, err := FinalizeModelOutcome(ctx, st, id, lambda, prog)
 	return o.Form, o.Reused, err
 }
@@ -49,7 +46,7 @@ type FinalizeOutcome struct {
 // match. A model finalized by an older trak, without stamps, is reused when
 // features.npy opens with the right shape and holds only finite values, and
 // its stamps are recorded then.
-func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda float64, prog ProgressFunc) (FinalizeOutcome, error) {
+func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda float64, prog report.Func) (FinalizeOutcome, error) {
 	meta, err := st.ModelMeta(id)
 	if err != nil {
 		return FinalizeOutcome{}, err
@@ -223,7 +220,7 @@ type ExperimentJob struct {
 	Digest             func(path string) (string, error)
 	Projector          featurize.ProjectorSpec
 	BatchSize, Workers int
-	Progress           ProgressFunc
+	Progress           report.Func
 	OnBad              featurize.OnBadExample
 	// ImageMode is the image mode the targets' images are read in (CLIP:
 	// native or rgb, resolved from image_mode and the targets' format); an
@@ -328,12 +325,8 @@ func ScoreExperiment(ctx context.Context, job ExperimentJob) (string, error) {
 			return "", err
 		}
 		closers = append(closers, trows.Close)
-		var pf func(int) func(int)
-		if job.Progress != nil {
-			desc := fmt.Sprintf("featurize targets, model %d", id)
-			pf = func(total int) func(int) { return job.Progress(desc, total) }
-		}
-		if _, err := featurize.Run(ctx, ex, trows, featurize.Options{Projector: proj, BatchSize: job.BatchSize, Progress: pf, OnBad: job.OnBad}); err != nil {
+		opt := featurize.Options{Projector: proj, BatchSize: job.BatchSize, Progress: job.Progress, Desc: fmt.Sprintf("featurize targets, model %d", id), OnBad: job.OnBad}
+		if _, err := featurize.Run(ctx, ex, trows, opt); err != nil {
 			return "", err
 		}
 		if in.TargetFeatures, err = store.StampFile(st.TargetGradsPath(id, job.Exp)); err != nil {
@@ -425,9 +418,9 @@ func nonFiniteInput(st *store.Store, job ExperimentJob, nf *NonFiniteError) erro
 	}
 }
 
-// stepProgress adapts a ProgressFunc to the (done, total) callbacks of
-// Finalize and Scores; nil stays nil.
-func stepProgress(prog ProgressFunc, desc string) func(done, total int) {
+// stepProgress adapts a report.Func to the (done, total) callbacks of
+// Finalize and Scores, counted in steps; nil stays nil.
+func stepProgress(prog report.Func, desc string) func(done, total int) {
 	if prog == nil {
 		return nil
 	}
@@ -435,7 +428,7 @@ func stepProgress(prog ProgressFunc, desc string) func(done, total int) {
 	last := 0
 	return func(done, total int) {
 		if add == nil {
-			add = prog(desc, total)
+			add = prog(desc, "steps", total)
 		}
 		add(done - last)
 		last = done

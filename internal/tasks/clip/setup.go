@@ -1,4 +1,4 @@
-package clipfeat
+package clip
 
 import (
 	"context"
@@ -8,9 +8,8 @@ import (
 	"strings"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
-	"github.com/trak-dev/trak/internal/clip"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipckpt"
-	"github.com/trak-dev/trak/internal/clipout"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/imageprep"
@@ -20,7 +19,7 @@ import (
 
 // Setup is what a CLIP run reads besides the store: the model and data.
 type Setup struct {
-	ModelConfig *clip.Config // nil: inferred from the checkpoint
+	ModelConfig *clipmodel.Config // nil: inferred from the checkpoint
 	Data        dataset.Spec
 	VocabDir    string
 	MaxPixels   int64
@@ -41,7 +40,7 @@ type Setup struct {
 // clipckpt reads) on the CPU backend. It returns s completed by what the
 // checkpoint states: its folder's image preprocessing, and its vocabulary
 // unless vocab_dir is set.
-func (s Setup) OpenModel(path string) (*clip.Model, Setup, error) {
+func (s Setup) OpenModel(path string) (*clipmodel.Model, Setup, error) {
 	c, err := clipckpt.Open(path)
 	if err != nil {
 		return nil, s, err
@@ -55,7 +54,7 @@ func (s Setup) OpenModel(path string) (*clip.Model, Setup, error) {
 	if err != nil {
 		return nil, s, err
 	}
-	m, err := clip.Load(cpu.New(s.Workers), c.File, &cfg)
+	m, err := clipmodel.Load(cpu.New(s.Workers), c.File, &cfg)
 	if err != nil {
 		return nil, s, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
@@ -64,7 +63,7 @@ func (s Setup) OpenModel(path string) (*clip.Model, Setup, error) {
 
 // withCheckpoint returns s with the settings checkpoint c states for a
 // model of configuration cfg.
-func (s Setup) withCheckpoint(c *clipckpt.Checkpoint, cfg clip.Config) (Setup, error) {
+func (s Setup) withCheckpoint(c *clipckpt.Checkpoint, cfg clipmodel.Config) (Setup, error) {
 	if s.VocabDir == "" {
 		s.VocabDir = c.VocabDir
 	}
@@ -116,7 +115,7 @@ func (s Setup) withCheckpoint(c *clipckpt.Checkpoint, cfg clip.Config) (Setup, e
 }
 
 // OpenData opens a data set for a model of configuration cfg.
-func (s Setup) OpenData(spec dataset.Spec, cfg clip.Config) (*Data, error) {
+func (s Setup) OpenData(spec dataset.Spec, cfg clipmodel.Config) (*Data, error) {
 	ds, err := dataset.Open(spec)
 	if err != nil {
 		return nil, err
@@ -126,7 +125,7 @@ func (s Setup) OpenData(spec dataset.Spec, cfg clip.Config) (*Data, error) {
 
 // NewData pairs an open data set with the tokenizer and image settings of
 // a model of configuration cfg.
-func (s Setup) NewData(ds *dataset.Dataset, cfg clip.Config) (*Data, error) {
+func (s Setup) NewData(ds *dataset.Dataset, cfg clipmodel.Config) (*Data, error) {
 	tok, err := tokenizer.Open(s.VocabDir)
 	if err != nil {
 		return nil, err
@@ -150,13 +149,14 @@ type sized struct {
 func (s sized) Len() int         { return s.n }
 func (s sized) NumParams() int64 { return s.p }
 func (s sized) Gradients(context.Context, []int, featurize.GradSink, []float32) error {
-	return errors.New("clipfeat: examples used before the embedding table was built")
+	return errors.New("clip task: examples used before the embedding table was built")
 }
 
 // TrainJob returns the featurize job of one CLIP checkpoint's train set:
 // the embedding table first (resumable, shared by shards), then the
 // projected gradients of f and Q for the shard's rows.
-func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc string) func(int) func(int)) (featurize.TrainJob, error) {
+// Progress goes to base.Progress.
+func (s Setup) TrainJob(base featurize.TrainJob, skip bool) (featurize.TrainJob, error) {
 	m, s, err := s.OpenModel(base.Checkpoint)
 	if err != nil {
 		return base, err
@@ -179,11 +179,8 @@ func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc s
 			return nil, err
 		}
 		from, _ := base.Shard.Range(data.DS.Len())
-		var pf func(int) func(int)
-		if progress != nil {
-			pf = progress(fmt.Sprintf("embed train set, model %d", base.ModelID))
-		}
-		if err := EmbedTable(ctx, m, data, t, from, base.BatchSize, skip, pf); err != nil {
+		desc := fmt.Sprintf("embed train set, model %d", base.ModelID)
+		if err := EmbedTable(ctx, m, data, t, from, base.BatchSize, skip, base.Progress, desc); err != nil {
 			return nil, err
 		}
 		return s.examples(m, data, t, base.ModelID, true), nil
@@ -192,14 +189,14 @@ func (s Setup) TrainJob(base featurize.TrainJob, skip bool, progress func(desc s
 }
 
 // examples builds the featurize Examples over a finished table.
-func (s Setup) examples(m *clip.Model, data *Data, t *store.Table, modelID int, train bool) *Examples {
+func (s Setup) examples(m *clipmodel.Model, data *Data, t *store.Table, modelID int, train bool) *Examples {
 	image, text := t.Data()
-	tab := clipout.Table{Image: image, Text: text, N: len(image) / m.Config.EmbedDim, Dim: m.Config.EmbedDim}
+	tab := Table{Image: image, Text: text, N: len(image) / m.Config.EmbedDim, Dim: m.Config.EmbedDim}
 	return &Examples{
 		Model:       m,
 		Data:        data,
 		Table:       tab,
-		Sampler:     clipout.NewSampler(s.Seed, modelID, tab.N, s.SimBatch).Restrict(t.Good()),
+		Sampler:     NewSampler(s.Seed, modelID, tab.N, s.SimBatch).Restrict(t.Good()),
 		Train:       train,
 		Temperature: m.LogitScale(),
 	}
@@ -261,7 +258,7 @@ func sameTransform(train string, targets imageprep.Transform) error {
 
 // settings returns the CLIP settings a store records for features of a
 // model of configuration cfg over data.
-func (s Setup) settings(cfg clip.Config, data *Data) (store.CLIPSettings, error) {
+func (s Setup) settings(cfg clipmodel.Config, data *Data) (store.CLIPSettings, error) {
 	out := store.CLIPSettings{ModelConfig: cfg.JSON(), SimBatchSize: s.SimBatch, Tokenizer: data.Tok.Identity()}
 	if s.VocabDir != "" {
 		abs, err := filepath.Abs(s.VocabDir)
@@ -282,7 +279,7 @@ func (s Setup) Recorded(m store.Metadata, set func(key string) bool) (Setup, err
 		return fmt.Errorf("%s: the store was featurized with %v, this run sets %v: remove %s from the run's settings (the store's value is used), or featurize into a new save_dir", key, store, run, key)
 	}
 	if len(m.ModelConfig) > 0 {
-		cfg, err := clip.ParseConfig(m.ModelConfig)
+		cfg, err := clipmodel.ParseConfig(m.ModelConfig)
 		if err != nil {
 			return s, fmt.Errorf("model_config recorded in the store's metadata.json: %w", err)
 		}

@@ -1,10 +1,10 @@
-package clipfeat
+package clip
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/trak-dev/trak/internal/clip"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/store"
 )
@@ -12,8 +12,8 @@ import (
 // TestRecorded: unset settings take the store's values, set ones must agree
 // with them, and a store without a record leaves the run's values.
 func TestRecorded(t *testing.T) {
-	tiny, _ := clip.Preset("tiny")
-	small, _ := clip.Preset("small")
+	tiny, _ := clipmodel.Preset("tiny")
+	small, _ := clipmodel.Preset("small")
 	tr := imageprep.DefaultTransform(32)
 	tr.ExifTranspose = true
 	meta := store.Metadata{

@@ -6,20 +6,18 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/clip"
-	"github.com/trak-dev/trak/internal/clipfeat"
+	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/dataset"
-	"github.com/trak-dev/trak/internal/featurize"
-	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/shapes"
-	"github.com/trak-dev/trak/internal/store"
+	cliptask "github.com/trak-dev/trak/internal/tasks/clip"
 	"github.com/trak-dev/trak/internal/train"
 )
 
@@ -34,8 +32,7 @@ type CLIPOptions struct {
 	Workers      int
 	Seed         uint64
 	Version      string
-	Progress     score.ProgressFunc
-	LogProgress  func(desc string) func(int) func(int)
+	Progress     progress.Func
 	NoisyCaption float64
 }
 
@@ -65,121 +62,105 @@ type CLIPResult struct {
 	Elapsed                            time.Duration
 }
 
-// RunCLIP generates shape data, trains checkpoints, attributes held-out
-// targets and reports.
+// RunCLIP runs the CLIP demo, writing a narrative to w: captioned shape
+// images, small CLIP checkpoints trained on them from different seeds, and
+// held-out targets; it writes report.html and report.png under opt.Dir.
 func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, error) {
-	start := time.Now()
-	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
-		return CLIPResult{}, err
-	}
-	if abs, err := filepath.Abs(opt.Dir); err == nil {
-		opt.Dir = abs
-	}
-	trainCSV, err := WriteShapes(filepath.Join(opt.Dir, "train"), opt.Train, opt.Seed)
+	sc := &clipScenario{opt: opt, workers: max(opt.Workers, 1), cfg: CLIPConfig()}
+	err := run(ctx, flow{Dir: opt.Dir, Checkpoints: opt.Checkpoints, Progress: opt.Progress, Version: opt.Version}, sc, w)
+	return sc.res, err
+}
+
+// clipScenario is the CLIP demo's part of the flow.
+type clipScenario struct {
+	opt     CLIPOptions
+	workers int
+	cfg     clip.Config
+	dir     string
+	targets string         // the targets' CSV
+	data    *cliptask.Data // the train set, for training
+	res     CLIPResult
+}
+
+// demoMaxPixels bounds the demo's own images, which are tiny.
+const demoMaxPixels = 1 << 24
+
+func (sc *clipScenario) writeData(dir string, w io.Writer) (string, string, error) {
+	opt := sc.opt
+	sc.dir = dir
+	trainCSV, err := WriteShapes(filepath.Join(dir, "train"), opt.Train, opt.Seed)
 	if err != nil {
-		return CLIPResult{}, err
+		return "", "", err
 	}
-	targetCSV, err := shapes.WriteDataset(filepath.Join(opt.Dir, "targets"), shapes.Options{N: opt.Targets, Size: 64, Seed: opt.Seed + 1000}, "")
+	targetCSV, err := shapes.WriteDataset(filepath.Join(dir, "targets"), shapes.Options{N: opt.Targets, Size: 64, Seed: opt.Seed + 1000}, "")
 	if err != nil {
-		return CLIPResult{}, err
+		return "", "", err
 	}
-	fmt.Fprintf(w, "data: %d train and %d target image–caption pairs → %s\n", opt.Train, opt.Targets, opt.Dir)
-	cfg := CLIPConfig()
-	nw := max(opt.Workers, 1)
-	setup := clipfeat.Setup{ModelConfig: &cfg, MaxPixels: 1 << 24, Workers: nw, SimBatch: 100}
-	trainSpec, targetSpec := dataset.Spec{Path: trainCSV}, dataset.Spec{Path: targetCSV}
-	data, err := setup.OpenData(trainSpec, cfg)
+	fmt.Fprintf(w, "data: %d train and %d target image–caption pairs → %s\n", opt.Train, opt.Targets, dir)
+	setup := cliptask.Setup{MaxPixels: demoMaxPixels, Workers: sc.workers}
+	if sc.data, err = setup.OpenData(dataset.Spec{Path: trainCSV}, sc.cfg); err != nil {
+		return "", "", err
+	}
+	sc.targets = targetCSV
+	return trainCSV, targetCSV, nil
+}
+
+func (sc *clipScenario) trainCheckpoint(ctx context.Context, dir string, m int, w io.Writer) (string, error) {
+	opt := sc.opt
+	model, err := clip.New(cpu.New(sc.workers), sc.cfg, train.InitWeights(sc.cfg, opt.Seed+uint64(m)))
 	if err != nil {
-		return CLIPResult{}, err
+		return "", err
 	}
-	storeDir := filepath.Join(opt.Dir, "store")
-	if err := os.RemoveAll(storeDir); err != nil {
-		return CLIPResult{}, err
+	var last float64
+	topt := train.Options{Epochs: opt.Epochs, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 5, Seed: opt.Seed + uint64(m)}
+	step := opt.Progress.Start(fmt.Sprintf("train model %d", m), "steps", opt.Epochs*(opt.Train/topt.BatchSize))
+	if err := train.Train(ctx, model, opt.Train, sc.data.LoadAll, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
+		return "", err
 	}
-	spec := featurize.ProjectorSpec{Kind: projection.Rademacher, Dim: opt.K}
-	var ids []int
-	for m := range opt.Checkpoints {
-		model, err := clip.New(cpu.New(nw), cfg, train.InitWeights(cfg, opt.Seed+uint64(m)))
-		if err != nil {
-			return CLIPResult{}, err
-		}
-		var last float64
-		topt := train.Options{Epochs: opt.Epochs, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 5, Seed: opt.Seed + uint64(m)}
-		step := func(int) {}
-		if opt.LogProgress != nil {
-			step = opt.LogProgress(fmt.Sprintf("train model %d", m))(opt.Epochs * (opt.Train / topt.BatchSize))
-		}
-		if err := train.Train(ctx, model, opt.Train, data.LoadAll, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
-			return CLIPResult{}, err
-		}
-		ckpt := filepath.Join(opt.Dir, fmt.Sprintf("ckpt%d.safetensors", m))
-		if err := train.Save(model, ckpt); err != nil {
-			return CLIPResult{}, err
-		}
-		fmt.Fprintf(w, "checkpoint %d: trained %d epochs, last loss %.3f (chance %.3f)\n", m, opt.Epochs, last, logf(32))
-		job := featurize.TrainJob{SaveDir: storeDir, ModelID: m, Checkpoint: ckpt, Task: "clip", DataPath: trainCSV,
-			Projector: spec, FeaturesDType: "float32", BatchSize: 16, Workers: nw, ToolVersion: opt.Version}
-		if opt.LogProgress != nil {
-			job.Progress = opt.LogProgress(fmt.Sprintf("featurize model %d", m))
-		}
-		s := setup
-		s.Data = trainSpec
-		if job, err = s.TrainJob(job, false, opt.LogProgress); err != nil {
-			return CLIPResult{}, err
-		}
-		if _, err := featurize.Train(ctx, job); err != nil {
-			return CLIPResult{}, err
-		}
-		ids = append(ids, m)
+	ckpt := filepath.Join(dir, fmt.Sprintf("ckpt%d.safetensors", m))
+	if err := train.Save(model, ckpt); err != nil {
+		return "", err
 	}
-	st, err := store.Open(storeDir)
+	fmt.Fprintf(w, "checkpoint %d: trained %d epochs, last loss %.3f (chance %.3f)\n", m, opt.Epochs, last, logf(32))
+	return ckpt, nil
+}
+
+func (sc *clipScenario) config(storeDir, trainCSV, targetCSV string) config.Config {
+	return config.Config{
+		SaveDir: storeDir, Task: "clip", TrainData: trainCSV, Targets: targetCSV, Exp: "targets",
+		ModelConfig: "small", SimBatchSize: 100, MaxPixels: demoMaxPixels, ImageMode: cliptask.ImageModeAuto,
+		ImageColumn: dataset.DefaultImageColumn, CaptionColumn: dataset.DefaultCaptionColumn,
+		Projector: config.Projector{Type: string(projection.Rademacher), Dim: sc.opt.K},
+		Lambda:    0.01, FeaturesDType: "float32", OnBadExample: "fail", BatchSize: 16, Workers: sc.workers,
+	}
+}
+
+func (sc *clipScenario) report(scores []float32, path string, start time.Time, w io.Writer) error {
+	opt, trainDS := sc.opt, sc.data.DS
+	tds, err := dataset.Open(dataset.Spec{Path: sc.targets})
 	if err != nil {
-		return CLIPResult{}, err
+		return err
 	}
-	for _, m := range ids {
-		if _, _, err := score.FinalizeModel(ctx, st, m, 0.01, opt.Progress); err != nil {
-			return CLIPResult{}, err
-		}
-	}
-	tds, err := dataset.Open(targetSpec)
-	if err != nil {
-		return CLIPResult{}, err
-	}
-	path, err := score.ScoreExperiment(ctx, score.ExperimentJob{
-		Store: st, Exp: "targets", Targets: targetCSV, Fingerprint: tds.Fingerprint(), NumTargets: tds.Len(), ModelIDs: ids,
-		Load: func(id int, ckpt string) (featurize.Examples, error) {
-			return setup.TargetExamples(st, id, ckpt, tds)
-		},
-		Projector: spec, BatchSize: 16, Workers: nw, Progress: opt.Progress,
-	})
-	if err != nil {
-		return CLIPResult{}, err
-	}
-	f, err := npy.Open(path, npy.ReadOnly)
-	if err != nil {
-		return CLIPResult{}, err
-	}
-	defer f.Close()
-	res := clipSanity(f.Float32s(), data.DS, tds, opt.Seed)
+	res := clipSanity(scores, trainDS, tds, opt.Seed)
 	res.ScoresPath = path
 	for j := range min(3, tds.Len()) {
 		_, tc := tds.Describe(j)
 		fmt.Fprintf(w, "\ntarget %d: %q\n  proponents:\n", j, tc)
-		for _, e := range score.Top(f.Float32s(), opt.Train, tds.Len(), j, 4, false) {
-			_, c := data.DS.Describe(e.Row)
+		for _, e := range score.Top(scores, opt.Train, tds.Len(), j, 4, false) {
+			_, c := trainDS.Describe(e.Row)
 			fmt.Fprintf(w, "    %+.3g  #%d %q\n", e.Score, e.Row, c)
 		}
 		fmt.Fprintf(w, "  opponents:\n")
-		for _, e := range score.Top(f.Float32s(), opt.Train, tds.Len(), j, 3, true) {
-			_, c := data.DS.Describe(e.Row)
+		for _, e := range score.Top(scores, opt.Train, tds.Len(), j, 3, true) {
+			_, c := trainDS.Describe(e.Row)
 			fmt.Fprintf(w, "    %+.3g  #%d %q\n", e.Score, e.Row, c)
 		}
 	}
 	fmt.Fprintf(w, "\ntop-10 proponents showing the target's shape:  %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance)
 	fmt.Fprintf(w, "top-10 proponents showing the target's colour: %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance)
-	rep, err := buildReport(f.Float32s(), data.DS, tds, 6, 5, 3)
+	rep, err := buildReport(scores, trainDS, tds, 6, 5, 3)
 	if err != nil {
-		return CLIPResult{}, err
+		return err
 	}
 	rep.Title = fmt.Sprintf("TRAK on %d shape pairs, %d CLIP checkpoints, k = %d", opt.Train, opt.Checkpoints, opt.K)
 	rep.Summary = []string{
@@ -187,16 +168,17 @@ func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, err
 		fmt.Sprintf("top-10 proponents showing the target's colour: %.1f%% (random train pairs %.1f%%, chance %.1f%%)", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance),
 		fmt.Sprintf("scores: %s", path),
 	}
-	res.HTML, res.PNG = filepath.Join(opt.Dir, "report.html"), filepath.Join(opt.Dir, "report.png")
+	res.HTML, res.PNG = filepath.Join(sc.dir, "report.html"), filepath.Join(sc.dir, "report.png")
 	if err := rep.WriteHTML(res.HTML); err != nil {
-		return CLIPResult{}, err
+		return err
 	}
 	if err := rep.WritePNG(res.PNG); err != nil {
-		return CLIPResult{}, err
+		return err
 	}
 	res.Elapsed = time.Since(start)
 	fmt.Fprintf(w, "scores: %s\nreport: %s and %s\ntotal time %s\n", path, res.HTML, res.PNG, res.Elapsed.Round(time.Millisecond))
-	return res, nil
+	sc.res = res
+	return nil
 }
 
 // clipSanity compares the attributes of each target's top-10 proponents

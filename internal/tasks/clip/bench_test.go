@@ -1,4 +1,4 @@
-package clipfeat
+package clip
 
 import (
 	"fmt"
@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/trak-dev/trak/internal/backend/cpu"
-	"github.com/trak-dev/trak/internal/clip"
-	"github.com/trak-dev/trak/internal/clipout"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/projection"
 )
 
@@ -17,17 +16,17 @@ import (
 // against 300 negatives, and their projection to k dimensions
 // (examples/s). Decoding and tokenization are measured in their packages.
 func BenchmarkFeaturize(b *testing.B) {
-	tiny, _ := clip.Preset("tiny")
-	b32, _ := clip.Preset("ViT-B-32")
+	tiny, _ := clipmodel.Preset("tiny")
+	b32, _ := clipmodel.Preset("ViT-B-32")
 	for _, c := range []struct {
 		name  string
-		cfg   clip.Config
+		cfg   clipmodel.Config
 		batch int
 		k     int
 	}{{"tiny", tiny, 8, 2048}, {"ViT-B-32", b32, 4, 512}} {
 		b.Run(fmt.Sprintf("%s/B=%d/k=%d", c.name, c.batch, c.k), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
-			m, err := clip.New(cpu.New(0), c.cfg, func(p clip.Param, dst []float32) error {
+			m, err := clipmodel.New(cpu.New(0), c.cfg, func(p clipmodel.Param, dst []float32) error {
 				for i := range dst {
 					dst[i] = float32(0.02 * rng.NormFloat64())
 				}
@@ -38,11 +37,11 @@ func BenchmarkFeaturize(b *testing.B) {
 			}
 			e := c.cfg.EmbedDim
 			n := 1000
-			tab := clipout.Table{Image: make([]float32, n*e), Text: make([]float32, n*e), N: n, Dim: e}
+			tab := Table{Image: make([]float32, n*e), Text: make([]float32, n*e), N: n, Dim: e}
 			for i := range tab.Image {
 				tab.Image[i], tab.Text[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 			}
-			sampler := clipout.NewSampler(0, 0, n, 300)
+			sampler := NewSampler(0, 0, n, 300)
 			proj, err := projection.New(projection.Spec{Kind: projection.Rademacher, Dim: c.k, NumParams: m.NumParams()}, runtime.NumCPU())
 			if err != nil {
 				b.Fatal(err)
@@ -50,7 +49,7 @@ func BenchmarkFeaturize(b *testing.B) {
 			acc := proj.NewAccumulator(c.batch)
 			defer acc.Close()
 			s, ctx := c.cfg.Vision.ImageSize, c.cfg.Text.ContextLength
-			batch := clip.Batch{N: c.batch, Images: make([]float32, c.batch*3*s*s), Tokens: make([]int32, c.batch*ctx)}
+			batch := clipmodel.Batch{N: c.batch, Images: make([]float32, c.batch*3*s*s), Tokens: make([]int32, c.batch*ctx)}
 			for i := range batch.Images {
 				batch.Images[i] = float32(rng.NormFloat64())
 			}
@@ -62,10 +61,10 @@ func BenchmarkFeaturize(b *testing.B) {
 				batch.Tokens[bi*ctx+ctx/2] = int32(c.cfg.Text.VocabSize - 1)
 			}
 			out := make([]float32, c.batch*c.k)
-			grad := func(emb clip.Embeddings, dphi, dpsi []float32) error {
+			grad := func(emb clipmodel.Embeddings, dphi, dpsi []float32) error {
 				for bi := range c.batch {
 					neg := sampler.Negatives(bi, bi, 0)
-					clipout.Output(emb.Image[bi*e:(bi+1)*e], emb.Text[bi*e:(bi+1)*e], tab, neg, 14.3, dphi[bi*e:(bi+1)*e], dpsi[bi*e:(bi+1)*e])
+					Output(emb.Image[bi*e:(bi+1)*e], emb.Text[bi*e:(bi+1)*e], tab, neg, 14.3, dphi[bi*e:(bi+1)*e], dpsi[bi*e:(bi+1)*e])
 				}
 				return nil
 			}

@@ -1,10 +1,10 @@
-package clipfeat
+package clip
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/trak-dev/trak/internal/clip"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
 )
@@ -33,7 +33,7 @@ func TestResolveImageMode(t *testing.T) {
 }
 
 func TestImageTransform(t *testing.T) {
-	var cfg clip.Config
+	var cfg clipmodel.Config
 	cfg.Vision.ImageSize = 64
 	tr, err := Setup{}.ImageTransform(dataset.FormatCSV, cfg)
 	if err != nil {

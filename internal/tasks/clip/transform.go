@@ -1,9 +1,9 @@
-package clipfeat
+package clip
 
 import (
 	"fmt"
 
-	"github.com/trak-dev/trak/internal/clip"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/imageprep"
 )
@@ -38,7 +38,7 @@ func ResolveImageMode(mode string, f dataset.Format) (string, error) {
 // of format f into inputs of a model of configuration cfg: Setup.Transform
 // with its zero fields defaulted (imageprep.DefaultTransform at the model's
 // image size) and its Mode resolved for f (ResolveImageMode).
-func (s Setup) ImageTransform(f dataset.Format, cfg clip.Config) (imageprep.Transform, error) {
+func (s Setup) ImageTransform(f dataset.Format, cfg clipmodel.Config) (imageprep.Transform, error) {
 	t := s.Transform
 	def := imageprep.DefaultTransform(cfg.Vision.ImageSize)
 	switch {

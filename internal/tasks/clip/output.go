@@ -1,5 +1,7 @@
-// Package clipout is TRAK's model-output function for CLIP and its
-// out-to-loss term, with the negatives they are computed against.
+package clip
+
+// This file is TRAK's model-output function for CLIP and its out-to-loss
+// term, with the negatives they are computed against.
 //
 // For a pair z = (x, y) with live, normalised embeddings φ = φ(x; θ) and
 // ψ = ψ(y; θ), and a set S(z) of negatives whose embedding-table rows
@@ -20,7 +22,6 @@
 //
 // Negatives are drawn by Sampler: a deterministic function of (seed,
 // model id, example index), independent of batches, workers and order.
-package clipout
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package clipout
+package clip
 
 import (
 	"math"

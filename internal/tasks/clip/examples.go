@@ -1,8 +1,9 @@
-// Package clipfeat joins a CLIP checkpoint, an image–caption data set and
-// the TRAK model-output function into what featurize needs: the embedding
-// table of the train set, and per-example projected gradients of f with
-// their out-to-loss terms.
-package clipfeat
+package clip
+
+// This file joins a CLIP checkpoint, an image–caption data set and the TRAK
+// model-output function into what featurize needs: the embedding table of
+// the train set, and per-example projected gradients of f with their
+// out-to-loss terms.
 
 import (
 	"bytes"
@@ -11,11 +12,11 @@ import (
 	"math"
 	"slices"
 
-	"github.com/trak-dev/trak/internal/clip"
-	"github.com/trak-dev/trak/internal/clipout"
+	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/imageprep"
+	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tokenizer"
 )
@@ -24,7 +25,7 @@ import (
 type Data struct {
 	DS  *dataset.Dataset
 	Tok *tokenizer.Tokenizer
-	Cfg clip.Config
+	Cfg clipmodel.Config
 	// Transform turns decoded images into the model's input (Setup.NewData
 	// sets it with Setup.ImageTransform); its Size is the model's image size.
 	Transform imageprep.Transform
@@ -34,7 +35,7 @@ type Data struct {
 
 // Load reads, decodes and tokenizes rows in parallel. It returns the batch
 // of the rows that could be used and, for the others, why not.
-func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error) {
+func (d *Data) Load(ctx context.Context, rows []int) (clipmodel.Batch, map[int]error) {
 	s, ctxLen := d.Transform.Size, d.Cfg.Text.ContextLength
 	type input struct {
 		image  []float32
@@ -53,7 +54,7 @@ func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error)
 		return in, nil
 	}
 	bad := map[int]error{}
-	batch := clip.Batch{}
+	batch := clipmodel.Batch{}
 	delivered := 0
 	for item, err := range dataset.Stream(ctx, d.DS, rows, d.Workers, 0, prepare) {
 		if err != nil { // cancelled: the rows not delivered cannot be used
@@ -76,10 +77,10 @@ func (d *Data) Load(ctx context.Context, rows []int) (clip.Batch, map[int]error)
 
 // LoadAll is Load for callers that need every row (training): unusable
 // rows are an error that names them, in row order.
-func (d *Data) LoadAll(ctx context.Context, rows []int) (clip.Batch, error) {
+func (d *Data) LoadAll(ctx context.Context, rows []int) (clipmodel.Batch, error) {
 	batch, bad := d.Load(ctx, rows)
 	if len(bad) > 0 {
-		return clip.Batch{}, badError(rows, bad)
+		return clipmodel.Batch{}, badError(rows, bad)
 	}
 	return batch, nil
 }
@@ -101,8 +102,8 @@ func badError(rows []int, bad map[int]error) *featurize.BadExamplesError {
 // wraps around, so that shard processes start on their own rows and finish
 // whatever is left; rows finished meanwhile by another process are
 // skipped. With skip, bad examples are marked skipped in the table;
-// otherwise the first one is an error.
-func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, from, batchSize int, skip bool, progress func(total int) func(int)) error {
+// otherwise the first one is an error. Progress is reported under desc.
+func EmbedTable(ctx context.Context, m *clipmodel.Model, d *Data, t *store.Table, from, batchSize int, skip bool, prog progress.Func, desc string) error {
 	pending := t.Pending()
 	if len(pending) == 0 {
 		return nil
@@ -113,10 +114,7 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 		k++
 	}
 	order := append(append([]int(nil), pending[k:]...), pending[:k]...)
-	add := func(int) {}
-	if progress != nil {
-		add = progress(len(order))
-	}
+	add := prog.Start(desc, "rows", len(order))
 	for len(order) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -174,10 +172,10 @@ func EmbedTable(ctx context.Context, m *clip.Model, d *Data, t *store.Table, fro
 // Examples are CLIP examples for featurize: train pairs (their own row is
 // never a negative) or targets (stream 1), with negatives from the table.
 type Examples struct {
-	Model       *clip.Model
+	Model       *clipmodel.Model
 	Data        *Data
-	Table       clipout.Table
-	Sampler     clipout.Sampler
+	Table       Table
+	Sampler     Sampler
 	Train       bool
 	Temperature float64
 }
@@ -201,14 +199,14 @@ func (e *Examples) Gradients(ctx context.Context, idx []int, sink featurize.Grad
 	if e.Train {
 		stream = 0
 	}
-	grad := func(emb clip.Embeddings, dphi, dpsi []float32) error {
+	grad := func(emb clipmodel.Embeddings, dphi, dpsi []float32) error {
 		for b, i := range idx {
 			exclude := -1
 			if e.Train {
 				exclude = i
 			}
 			neg := e.Sampler.Negatives(i, exclude, stream)
-			_, qb := clipout.Output(emb.Image[b*d:(b+1)*d], emb.Text[b*d:(b+1)*d], e.Table, neg, e.Temperature, dphi[b*d:(b+1)*d], dpsi[b*d:(b+1)*d])
+			_, qb := Output(emb.Image[b*d:(b+1)*d], emb.Text[b*d:(b+1)*d], e.Table, neg, e.Temperature, dphi[b*d:(b+1)*d], dpsi[b*d:(b+1)*d])
 			q[b] = float32(qb)
 		}
 		return nil
