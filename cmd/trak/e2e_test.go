@@ -5,9 +5,11 @@ package main
 // the test computes independently from the closed form.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -17,7 +19,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,28 +35,60 @@ import (
 	"github.com/trak-dev/trak/internal/projection"
 )
 
-var trakBin string
+// built is the trak binary the end-to-end tests run. It is built once, by
+// the first test that asks for it (trakBin), so that the in-process tests
+// (go test -run TestNewCmd) build nothing.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// e2e false skips the tests that build and run a trak binary (go test
+// ./cmd/trak -e2e=false), leaving the in-process ones: CI runs those under
+// the race detector, which does not see into a separate process.
+var e2e = flag.Bool("e2e", true, "run the end-to-end tests, which build and run the trak binary")
+
+// needE2E skips the test when the end-to-end tests are turned off.
+func needE2E(t testing.TB) {
+	t.Helper()
+	if !*e2e {
+		t.Skip("end-to-end test: -e2e=false")
+	}
+}
+
+// trakBin returns the path of the trak binary, building it on first use.
+func trakBin(t testing.TB) string {
+	t.Helper()
+	needE2E(t)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "trak-e2e-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "trak")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build trak: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "trak-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	trakBin = filepath.Join(dir, "trak")
-	if out, err := exec.Command("go", "build", "-o", trakBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build trak: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 	os.Exit(code)
 }
 
 // trak runs the binary in dir and returns stdout, stderr and the exit code.
 func trak(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(trakBin, args...)
+	cmd := exec.Command(trakBin(t), args...)
 	cmd.Dir = dir
 	cmd.Env = cleanEnv()
 	var out, errOut bytes.Buffer
@@ -88,35 +124,101 @@ func cleanEnv() []string {
 	return env
 }
 
+// progressLine matches the plain progress lines trak prints when stderr is
+// not a terminal: "featurize model 0: 600/6000 rows (10%) in 1.2s, ...",
+// printed once a tenth of a step's units are done (and stored).
+var progressLine = regexp.MustCompile(`^[^:]+: \d+/\d+ \S+ \(\d+%\)`)
+
+// progressPatience bounds the wait for a first progress line: generous,
+// since the first tenth takes well under a second on an idle machine, and
+// CI may run other test binaries beside this one.
+const progressPatience = 2 * time.Minute
+
+// watched is a started trak process whose stderr is read line by line.
+type watched struct {
+	cmd        *exec.Cmd
+	stderr     strings.Builder // complete once done is closed
+	progressed chan struct{}   // closed at the first progress line
+	done       chan struct{}   // closed when stderr reaches its end
+}
+
+// startWatched starts trak with args in dir.
+func startWatched(t *testing.T, dir string, args ...string) *watched {
+	t.Helper()
+	w := &watched{cmd: exec.Command(trakBin(t), args...), progressed: make(chan struct{}), done: make(chan struct{})}
+	w.cmd.Dir, w.cmd.Env = dir, cleanEnv()
+	pipe, err := w.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(pipe)
+		seen := false
+		for sc.Scan() {
+			w.stderr.WriteString(sc.Text() + "\n")
+			if !seen && progressLine.MatchString(sc.Text()) {
+				seen = true
+				close(w.progressed)
+			}
+		}
+	}()
+	return w
+}
+
+// waitProgress waits for the first progress line and reports whether it
+// came; false means the process closed stderr (ended) first. It fails the
+// test after progressPatience.
+func (w *watched) waitProgress(t *testing.T) bool {
+	t.Helper()
+	select {
+	case <-w.progressed:
+		return true
+	case <-w.done:
+		return false
+	case <-time.After(progressPatience):
+		w.cmd.Process.Kill()
+		w.wait()
+		t.Fatalf("trak %s: no progress line within %v\n%s", w.cmd.Args[1], progressPatience, w.stderr.String())
+		return false
+	}
+}
+
+// wait reads stderr to its end, then waits for the process to exit.
+func (w *watched) wait() error {
+	<-w.done
+	return w.cmd.Wait()
+}
+
 // killUntilDone runs trak with args in dir until it exits with status 0,
-// sending SIGKILL after delay() to each of the first maxKills runs; a run
-// that fails any other way fails the test. afterKill, if set, runs after
-// every killed run. It returns the number of runs killed.
-func killUntilDone(t *testing.T, dir string, args []string, maxKills int, delay func() time.Duration, afterKill func()) int {
+// sending SIGKILL to each of the first maxKills runs delay() after it
+// started or, with afterProgress, delay() after its first progress line,
+// so that the kill lands among the rows however long the start takes on a
+// busy machine; a run that fails any other way fails the test. afterKill,
+// if set, runs after every killed run. It returns the number of runs
+// killed.
+func killUntilDone(t *testing.T, dir string, args []string, maxKills int, afterProgress bool, delay func() time.Duration, afterKill func()) int {
 	t.Helper()
 	kills := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > maxKills+10 {
 			t.Fatalf("trak %s never finished", args[0])
 		}
-		cmd := exec.Command(trakBin, args...)
-		cmd.Dir, cmd.Env = dir, cleanEnv()
-		var errOut bytes.Buffer
-		cmd.Stderr = &errOut
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if kills < maxKills {
+		w := startWatched(t, dir, args...)
+		if kills < maxKills && (!afterProgress || w.waitProgress(t)) {
 			time.Sleep(delay())
-			cmd.Process.Signal(syscall.SIGKILL)
+			w.cmd.Process.Signal(syscall.SIGKILL)
 		}
-		err := cmd.Wait()
+		err := w.wait()
 		if err == nil {
 			return kills
 		}
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("trak %s failed: %v\n%s", args[0], err, errOut.String())
+			t.Fatalf("trak %s failed: %v\n%s", args[0], err, w.stderr.String())
 		}
 		kills++
 		if afterKill != nil {
@@ -135,6 +237,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, n, tgt, d, c, checkpoints int) *fixture {
 	t.Helper()
+	needE2E(t) // only the end-to-end tests use it
 	dir := t.TempDir()
 	all := logreg.Generate(n+tgt, d, c, 0.1, 7)
 	f := &fixture{dir: dir}
@@ -441,7 +544,7 @@ func TestKillAndResume(t *testing.T) {
 	mustTrak(t, f.dir, append(args, "ref")...)
 	rng := rand.New(rand.NewPCG(3, 4))
 	partial := 0 // kills that left some, but not all, rows finished
-	kills := killUntilDone(t, f.dir, append(args, "killed"), 5,
+	kills := killUntilDone(t, f.dir, append(args, "killed"), 5, true,
 		func() time.Duration { return time.Duration(30+rng.IntN(300)) * time.Millisecond },
 		func() {
 			if _, flags, err := npy.ReadFile(filepath.Join(f.dir, "killed", "0", "is_featurized.npy")); err == nil {
@@ -481,7 +584,7 @@ func TestShardsInParallel(t *testing.T) {
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for i := range 4 {
-		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/4", i))
+		cmd := exec.Command(trakBin(t), "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy", "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/4", i))
 		cmd.Dir, cmd.Env = f.dir, cleanEnv()
 		var buf bytes.Buffer
 		cmd.Stderr = &buf
@@ -656,29 +759,33 @@ func TestFullDisk(t *testing.T) {
 
 // TestInterrupt: Ctrl-C (SIGINT) stops featurize between batches with exit
 // status 130 and a message that says how to continue; the rerun finishes.
+// The signal is sent once stderr shows the first progress line, which comes
+// after a tenth of the rows are stored: by then the signal handler is in
+// place and the rerun has finished rows to reuse, and nine tenths of the
+// work are left for the signal to land in. A fixed delay could fire before
+// the handler (the default action kills the process) or after the end.
 func TestInterrupt(t *testing.T) {
 	f := newFixture(t, 6000, 2, 10, 3, 1)
 	cfg := f.writeConfig(t, "projector:\n  dim: 64\nbatch_size: 4\n")
-	cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
-	cmd.Dir, cmd.Env = f.dir, cleanEnv()
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
+	w := startWatched(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+	if !w.waitProgress(t) {
+		w.wait()
+		t.Fatalf("featurize ended before its first progress line:\n%s", w.stderr.String())
+	}
+	if err := w.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
+	err := w.wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("exit: %v, want status 130\n%s", err, errOut.String())
+		t.Fatalf("exit: %v, want status 130\n%s", err, w.stderr.String())
 	}
-	if !strings.Contains(errOut.String(), "run the same command again to continue") {
-		t.Errorf("stderr: %s", errOut.String())
+	if !strings.Contains(w.stderr.String(), "run the same command again to continue") {
+		t.Errorf("stderr: %s", w.stderr.String())
 	}
-	_, errOut2, code := trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
-	if code != 0 || !strings.Contains(errOut2, "rows were already done") {
-		t.Errorf("resume: exit %d, %s", code, errOut2)
+	_, errOut, code := trak(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
+	if code != 0 || !strings.Contains(errOut, "rows were already done") {
+		t.Errorf("resume: exit %d, %s", code, errOut)
 	}
 }
 
@@ -731,7 +838,7 @@ func TestTokenize(t *testing.T) {
 	if want := "49406\t320\t1125\t539\t320\t2368\t49407\n49406\t3306\t1002\t256\t49407\n"; out != want {
 		t.Errorf("tokenize printed %q, want %q", out, want)
 	}
-	cmd := exec.Command(trakBin, "tokenize", "--context-length", "4", "--out", "t.npy")
+	cmd := exec.Command(trakBin(t), "tokenize", "--context-length", "4", "--out", "t.npy")
 	cmd.Dir, cmd.Env = dir, cleanEnv()
 	cmd.Stdin = strings.NewReader("a photo of a cat\n\nx\n")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -800,6 +907,7 @@ func TestTuxPaintStamps(t *testing.T) {
 // vocabulary, so that the built-in tokenizer can be used.
 func clipFixture(t *testing.T, n, checkpoints int) string {
 	t.Helper()
+	needE2E(t) // only the end-to-end tests use it
 	dir := t.TempDir()
 	cfg := clip.Config{
 		EmbedDim: 16,
@@ -930,7 +1038,7 @@ func TestCLIPShards(t *testing.T) {
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "single")
 	var cmds []*exec.Cmd
 	for i := range 3 {
-		cmd := exec.Command(trakBin, "featurize", "--config", cfg, "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/3", i))
+		cmd := exec.Command(trakBin(t), "featurize", "--config", cfg, "--save-dir", "sharded", "--shard", fmt.Sprintf("%d/3", i))
 		cmd.Dir, cmd.Env = dir, cleanEnv()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -963,7 +1071,7 @@ func TestCLIPKillAndResume(t *testing.T) {
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(8, 8))
 	partial := 0
-	kills := killUntilDone(t, dir, []string{"featurize", "--config", cfg, "--save-dir", "killed"}, 5,
+	kills := killUntilDone(t, dir, []string{"featurize", "--config", cfg, "--save-dir", "killed"}, 5, true,
 		func() time.Duration { return time.Duration(50+rng.IntN(500)) * time.Millisecond },
 		func() {
 			for _, flags := range []string{"is_embedded.npy", "is_featurized.npy"} {
@@ -1004,7 +1112,7 @@ func TestCLIPKillDuringScore(t *testing.T) {
 	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(11, 11))
 	for _, command := range []string{"finalize", "score"} {
-		kills := killUntilDone(t, dir, []string{command, "--config", cfg, "--save-dir", "killed"}, 3,
+		kills := killUntilDone(t, dir, []string{command, "--config", cfg, "--save-dir", "killed"}, 3, false,
 			func() time.Duration { return time.Duration(20+rng.IntN(300)) * time.Millisecond }, nil)
 		t.Logf("%s killed %d times", command, kills)
 	}
@@ -1036,7 +1144,7 @@ func TestKillFinalize(t *testing.T) {
 	meta, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "meta.json"))
 	os.WriteFile(filepath.Join(f.dir, "store", "0", "meta.json"), bytes.Replace(meta, []byte(`"finalized": true`), []byte(`"finalized": false`), 1), 0o644)
 	rng := rand.New(rand.NewPCG(12, 12))
-	kills := killUntilDone(t, f.dir, []string{"finalize", "--config", cfg}, 3,
+	kills := killUntilDone(t, f.dir, []string{"finalize", "--config", cfg}, 3, false,
 		func() time.Duration { return time.Duration(float64(took) * (0.2 + 0.6*rng.Float64())) },
 		func() {
 			if _, err := os.Stat(filepath.Join(f.dir, "store", "0", "features.npy")); err == nil {

@@ -29,6 +29,7 @@ type handoffRig struct {
 
 func newHandoffRig(t *testing.T) *handoffRig {
 	t.Helper()
+	needE2E(t)
 	dir := t.TempDir()
 	r := &handoffRig{dir: dir, trak: filepath.Join(dir, "trak"), cuda: filepath.Join(dir, cudaBinary), log: filepath.Join(t.TempDir(), "fakecuda.log")}
 	for _, b := range [][]string{
