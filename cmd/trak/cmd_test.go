@@ -21,6 +21,9 @@ func testIO() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
 
 // runCmd parses args for cmd without running its work.
 func runCmd(cmd *cobra.Command, args ...string) error {
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	cmd.SetArgs(args)
 	cmd.SetOut(new(bytes.Buffer))
 	cmd.SetErr(new(bytes.Buffer))
@@ -111,22 +114,13 @@ func TestNewCmdTop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			io, _, _ := testIO()
-			var got *TopOptions
-			cmd := newCmdTop(io, func(_ context.Context, o *TopOptions) error { got = o; return nil })
-			err := runCmd(cmd, tt.args...)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			got, io, err := parseOptions(t, newCmdTop, tt.args...)
+			checkParse(t, got, io, err, tt.wantErr, tt.want, func(t *testing.T, o *TopOptions, io *IOStreams) {
+				if o.IO != io || o.Config.SaveDir != "s" || o.Config.Exp != "e" {
+					t.Errorf("IO %p (want %p), save_dir %q, exp %q", o.IO, io, o.Config.SaveDir, o.Config.Exp)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.K != tt.want.K || got.Opponents != tt.want.Opponents || got.Format != tt.want.Format || got.Header != tt.want.Header || len(got.Targets) != len(tt.want.Targets) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
+				o.IO, o.Config = nil, config.Config{}
+			})
 		})
 	}
 }

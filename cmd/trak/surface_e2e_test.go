@@ -23,10 +23,14 @@ import (
 
 // TestExitCodesAndUsage: a usage error exits 2 with a pointer to the
 // command's --help after the message; any other error exits 1 with the
-// message alone.
+// message alone. It runs Main in-process, in a fresh working directory and
+// without the caller's TRAK_* variables, as the binary would run; the
+// end-to-end tests check that the binary's exit status is Main's.
 func TestExitCodesAndUsage(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "run.yaml", "save_dir: store\ntask: logreg\n")
+	t.Chdir(dir)
+	clearTrakEnv(t)
 	tests := []struct {
 		args  []string
 		code  int
@@ -58,7 +62,9 @@ func TestExitCodesAndUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			out, errOut, code := trak(t, dir, tt.args...)
+			io, stdout, stderr := testIO()
+			code := Main(tt.args, io)
+			out, errOut := stdout.String(), stderr.String()
 			if code != tt.code {
 				t.Errorf("exit %d, want %d", code, tt.code)
 			}
@@ -80,6 +86,18 @@ func TestExitCodesAndUsage(t *testing.T) {
 				t.Logf("stderr:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// clearTrakEnv unsets every TRAK_* variable for the rest of the test, as
+// cleanEnv does for the binary.
+func clearTrakEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TRAK_") {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
 	}
 }
 
