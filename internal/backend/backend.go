@@ -1,6 +1,15 @@
 // Package backend defines the compute interface that the CLIP model is
-// written against, so that one model definition runs on several devices:
-// the CPU (package backend/cpu) and, behind the cuda build tag, the GPU.
+// written against, so that one model definition runs on several devices.
+// Two packages implement it, in the same role:
+//
+//   - internal/backend/cpu, on the host;
+//   - internal/gpu, on an NVIDIA GPU through CUDA, compiled only with the
+//     cuda build tag (the trak-cuda binary).
+//
+// A program chooses its backend once, by device name, with
+// internal/backend/device's Open, and hands it to everything that computes;
+// nothing else names an implementation. internal/backend/backendtest is the
+// conformance suite every implementation runs.
 //
 // A Tensor is a dense, row-major float32 array owned by a backend. The model
 // reads shapes, never elements: every computation goes through a Backend
@@ -16,7 +25,11 @@
 // consecutive rows [b·N/B, (b+1)·N/B).
 package backend
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/trak-dev/trak/internal/projection"
+)
 
 // Tensor is a dense row-major float32 array on a backend's device. Storage
 // is the backend's own (a []float32 on the CPU); Reshape gives another
@@ -142,6 +155,12 @@ type Backend interface {
 	SetToken(dst *Tensor, t int, v *Tensor)
 	// Gather sets row r of dst (N, W) to row ids[r] of table (V, W).
 	Gather(dst, table *Tensor, ids []int32)
+	// GatherBack is Gather's per-example adjoint for some rows of the
+	// table: for src (B, T, W), ids (B·T) and R distinct row ids rows, it
+	// sets dst[b, i] (dst is (B, R, W)) to the sum of src[b, t] over the
+	// tokens t of example b with ids[b·T + t] = rows[i], zero where there
+	// is none (per-example token-embedding gradients).
+	GatherBack(dst, src *Tensor, ids, rows []int32)
 	// GatherTokens sets dst[b] = src[b, pos[b]] for src (B, T, W), dst (B, W).
 	GatherTokens(dst, src *Tensor, pos []int)
 	// ScatterTokens is GatherTokens' adjoint: dst (B, T, W) is zeroed, then
@@ -154,4 +173,58 @@ type Backend interface {
 	// L2NormalizeBack sets dx = (dy − y·(y·dy))/max(‖x‖, eps) row by row
 	// (for rows with ‖x‖ < eps, dx = dy/eps).
 	L2NormalizeBack(dx, dy, y, norm *Tensor, eps float32)
+
+	// NewProjection returns a Projection that accumulates p's Pᵀg for
+	// batches of up to batch (≥ 1) examples whose gradients are tensors of
+	// this backend, with p's definition of the result (see package
+	// projection: bit-identical whatever the delivery order, chunking,
+	// sparsity or batch position). Close it when done.
+	NewProjection(p *projection.Projector, batch int) Projection
+}
+
+// GradSink receives the per-example gradients of a batch as tensors of the
+// backend that computed them, one parameter tensor (or part of one) at a
+// time, during the backward pass. Within a batch each parameter is
+// delivered at most once, in any order; parameters never delivered have
+// zero gradient. A sink reads g during the call and does not keep it.
+type GradSink interface {
+	// Add takes the gradients of parameters [offset, offset+n): g's first
+	// dimension is the example b, and the rest of its row, flattened
+	// row-major, is example b's gradient of those n = g.Len()/B
+	// parameters.
+	Add(offset int64, g *Tensor)
+	// AddRows takes some rows of a parameter matrix of rows width long
+	// that starts at parameter offset (an embedding table): g's first
+	// dimension is the example b, and its row b, len(rows)·width values
+	// flattened row-major (g may be (B, len(rows), width)), holds at
+	// [i·width, (i+1)·width) example b's gradient of the matrix's row
+	// rows[i], that is of parameters [offset + rows[i]·width,
+	// offset + (rows[i]+1)·width).
+	// rows are distinct; the rows not given are zero.
+	AddRows(offset int64, width int, rows []int32, g *Tensor)
+}
+
+// Projection computes the projected features Pᵀg of a batch of examples on
+// the device that holds their gradients, so that the gradients never
+// leave it: only the features, Batch() × k, are copied to the host, by
+// Finish. It mirrors projection.Accumulator, which is the CPU backend's
+// implementation: deliver the batch's gradients (GradSink), then Finish;
+// Reset abandons a batch. Shape errors panic with a "backend: " prefix.
+// A Projection is not safe for concurrent use.
+type Projection interface {
+	GradSink
+	// Batch returns the number of examples of the current batch.
+	Batch() int
+	// SetBatch sets the number of examples of the next batch, between 1
+	// and the batch the Projection was made for; not in the middle of a
+	// batch.
+	SetBatch(batch int)
+	// Finish writes the batch's features, example b's k values at
+	// out[b·outStride:], and readies the Projection for the next batch.
+	Finish(out []float32, outStride int)
+	// Reset abandons the current batch: what was delivered is discarded.
+	Reset()
+	// Close releases the Projection's resources (goroutines, device
+	// memory); it may be called more than once.
+	Close()
 }

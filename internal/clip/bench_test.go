@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/projection"
 )
 
 // discardSink counts what it receives; benchmarks of the model alone use
@@ -82,6 +84,52 @@ func BenchmarkPerExampleGradients(b *testing.B) {
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
 				reportPeak(b)
 			})
+		}
+	}
+}
+
+// BenchmarkProjectedGradients measures per-example gradients projected
+// with k = 2048 columns, the two ways: "host" downloads every block into a
+// projection.Accumulator (PerExampleGradients, the path before gradients
+// stayed on the device), "device" hands the backend's tensors to its
+// Projection (PerExampleGradientsOnDevice). Compare the two as a ratio.
+// Only the tiny model: ViT-B-32's projection takes minutes an iteration on
+// a CPU.
+func BenchmarkProjectedGradients(b *testing.B) {
+	const k = 2048
+	for _, name := range []string{"tiny"} {
+		c := benchConfigs()[name]
+		for _, n := range []int{1, 8} {
+			for _, path := range []string{"host", "device"} {
+				b.Run(fmt.Sprintf("%s/B=%d/%s", name, n, path), func(b *testing.B) {
+					m := benchModel(b, c)
+					batch := randomBatch(c, n, 1)
+					out := newTestOutput(n, c.EmbedDim, 1)
+					proj, err := projection.New(projection.Spec{Kind: projection.Rademacher, Dim: k, Seed: 1, NumParams: m.NumParams()}, runtime.NumCPU())
+					if err != nil {
+						b.Fatal(err)
+					}
+					feats := make([]float32, n*k)
+					acc := proj.NewAccumulator(n)
+					defer acc.Close()
+					dev := m.Backend().NewProjection(proj, n)
+					defer dev.Close()
+					b.ResetTimer()
+					for range b.N {
+						if path == "host" {
+							_, err = m.PerExampleGradients(batch, out.grad, acc)
+							acc.Finish(feats, k)
+						} else {
+							_, err = m.PerExampleGradientsOnDevice(batch, out.grad, dev)
+							dev.Finish(feats, k)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
+				})
+			}
 		}
 	}
 }

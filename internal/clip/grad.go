@@ -7,11 +7,10 @@ import (
 )
 
 // gradOut computes per-example parameter gradients on the backend and
-// delivers them to a sink.
+// delivers them, as backend tensors, to a sink.
 type gradOut struct {
 	m    *Model
-	sink GradSink
-	host []float32 // staging for the sink, which reads host memory
+	sink backend.GradSink
 }
 
 // weight delivers the per-example gradient of a linear layer's weight
@@ -50,33 +49,20 @@ func (g *gradOut) layerNorm(pw, pb int, dx, dy, x, mean, rstd *backend.Tensor, b
 	b.Free(db)
 }
 
-// emit delivers t, which holds one gradient row per example for the whole
-// of parameter param, to the sink.
+// emit delivers t, whose first dimension is the example and whose rows
+// hold the gradient of the whole of parameter param, to the sink.
 func (g *gradOut) emit(param int, t *backend.Tensor) {
-	p := g.m.params[param]
-	n := p.Len()
-	buf := g.buffer(t.Len())
-	g.m.b.Download(buf, t)
-	g.sink.Add(p.Offset, n, buf, n)
-}
-
-func (g *gradOut) buffer(n int) []float32 {
-	if cap(g.host) < n {
-		g.host = make([]float32, n)
-	}
-	return g.host[:n]
+	g.sink.Add(g.m.params[param].Offset, t)
 }
 
 // embeddingRows delivers the per-example gradient of the token embedding
 // table (V, W): example b's row v is Σ over positions t with ids[b,t] = v of
-// dx[b,t]. Only rows that some example uses are delivered, in ascending
-// order; the others are zero for every example. This works on host memory,
-// where the sink reads it.
+// dx[b,t] (B, T, W). Only the rows that some example uses are delivered, in
+// ascending order, in one AddRows; the others are zero for every example.
 func (g *gradOut) embeddingRows(param int, dx *backend.Tensor, ids []int32, batch, tokens int) {
+	b := g.m.b
 	p := g.m.params[param]
 	w := p.Shape[1]
-	grad := make([]float32, dx.Len())
-	g.m.b.Download(grad, dx)
 	used := map[int32]bool{}
 	for _, id := range ids {
 		used[id] = true
@@ -86,21 +72,45 @@ func (g *gradOut) embeddingRows(param int, dx *backend.Tensor, ids []int32, batc
 		rows = append(rows, id)
 	}
 	slices.Sort(rows)
-	block := g.buffer(batch * w)
-	for _, id := range rows {
-		clear(block)
-		for bi := range batch {
-			dst := block[bi*w : (bi+1)*w]
-			for t := range tokens {
-				if ids[bi*tokens+t] != id {
-					continue
-				}
-				src := grad[(bi*tokens+t)*w : (bi*tokens+t+1)*w]
-				for j, v := range src {
-					dst[j] += v
-				}
-			}
+	t := b.New(batch, len(rows), w)
+	b.GatherBack(t, b.Reshape(dx, batch, tokens, w), ids, rows)
+	g.sink.AddRows(p.Offset, w, rows, t)
+	b.Free(t)
+}
+
+// hostSink hands the gradients that arrive as backend tensors to a host
+// GradSink, downloading each block; the calls it makes are those the
+// model made before gradients stayed on the device.
+type hostSink struct {
+	b     backend.Backend
+	sink  GradSink
+	host  []float32 // the block downloaded
+	block []float32 // one row of an AddRows per example, B × width
+}
+
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+func (h *hostSink) Add(offset int64, g *backend.Tensor) {
+	h.host = grow(h.host, g.Len())
+	h.b.Download(h.host, g)
+	n := g.Len() / g.Shape[0]
+	h.sink.Add(offset, n, h.host, n)
+}
+
+func (h *hostSink) AddRows(offset int64, width int, rows []int32, g *backend.Tensor) {
+	h.host = grow(h.host, g.Len())
+	h.b.Download(h.host, g)
+	batch, stride := g.Shape[0], g.Len()/g.Shape[0]
+	h.block = grow(h.block, batch*width)
+	for i, r := range rows {
+		for b := range batch {
+			copy(h.block[b*width:(b+1)*width], h.host[b*stride+i*width:])
 		}
-		g.sink.Add(p.Offset+int64(id)*int64(w), w, block, w)
+		h.sink.Add(offset+int64(r)*int64(width), width, h.block, width)
 	}
 }

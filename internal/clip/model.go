@@ -12,7 +12,9 @@ import (
 // g[b*stride:]) belongs to example b of the batch. Tensors arrive in
 // backward order; parameters never delivered have zero gradient (for
 // example logit_scale, and the rows of token_embedding no example uses).
-// *projection.Accumulator implements it.
+// *projection.Accumulator implements it. It is the host-side form of
+// backend.GradSink, for PerExampleGradients; PerExampleGradientsOnDevice
+// hands the blocks to a backend.GradSink without downloading them.
 type GradSink interface {
 	Add(offset int64, n int, g []float32, stride int)
 }
@@ -89,6 +91,10 @@ func (m *Model) newTower(prefix string, layers, width, heads, mlp int, causal bo
 	}
 	return t
 }
+
+// Backend returns the backend the model computes on: the one to make a
+// backend.Projection with for PerExampleGradientsOnDevice.
+func (m *Model) Backend() backend.Backend { return m.b }
 
 // lnEps is the epsilon of the model's LayerNorms, as the backend takes it.
 func (m *Model) lnEps() float32 { return float32(m.Config.LayerNormEpsilon()) }

@@ -60,3 +60,55 @@ func TestProjectedGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceProjectionMatchesHost checks that the projection fed on the
+// device (PerExampleGradientsOnDevice into the backend's Projection) gives
+// features bit-identical to the host path (PerExampleGradients into a
+// projection.Accumulator), for every kind, both activations and a batch
+// whose captions share tokens.
+func TestDeviceProjectionMatchesHost(t *testing.T) {
+	for name, c := range testConfigs() {
+		for _, kind := range []projection.Kind{projection.Rademacher, projection.Normal, projection.None} {
+			t.Run(name+"/"+string(kind), func(t *testing.T) {
+				m := buildModel(t, c, randomWeights(c, 4), 2)
+				batch := randomBatch(c, 3, 5)
+				out := newTestOutput(batch.N, c.EmbedDim, 6)
+				k := 130
+				if kind == projection.None {
+					k = int(m.NumParams())
+				}
+				proj, err := projection.New(projection.Spec{Kind: kind, Dim: k, Seed: 9, ModelID: 2, NumParams: m.NumParams()}, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc := proj.NewAccumulator(batch.N)
+				defer acc.Close()
+				embHost, err := m.PerExampleGradients(batch, out.grad, acc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float32, batch.N*k)
+				acc.Finish(want, k)
+
+				dev := m.Backend().NewProjection(proj, batch.N)
+				defer dev.Close()
+				embDev, err := m.PerExampleGradientsOnDevice(batch, out.grad, dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, batch.N*k)
+				dev.Finish(got, k)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("feature %d: device %g, host %g", i, got[i], want[i])
+					}
+				}
+				for i := range embHost.Image {
+					if embHost.Image[i] != embDev.Image[i] || embHost.Text[i] != embDev.Text[i] {
+						t.Fatalf("embedding %d differs between the two paths", i)
+					}
+				}
+			})
+		}
+	}
+}

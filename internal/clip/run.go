@@ -3,6 +3,8 @@ package clip
 import (
 	"fmt"
 	"math"
+
+	"github.com/trak-dev/trak/internal/backend"
 )
 
 // Embeddings are the model's outputs for a batch: the L2-normalised image
@@ -43,12 +45,20 @@ func (m *Model) Encode(batch Batch) (Embeddings, error) {
 // ∂s_b/∂ψ_b into dphi and dpsi (N × E).
 type OutputGrad func(emb Embeddings, dphi, dpsi []float32) error
 
-// PerExampleGradients computes, for every example b of the batch
-// separately, the gradient of s_b with respect to every model parameter,
-// and delivers it to sink one parameter tensor at a time during the
-// backward pass (so that only one layer's per-example gradients exist at
-// once). It returns the embeddings it computed.
+// PerExampleGradients is PerExampleGradientsOnDevice for a sink that reads
+// host memory: each block is downloaded before the sink sees it.
 func (m *Model) PerExampleGradients(batch Batch, grad OutputGrad, sink GradSink) (Embeddings, error) {
+	return m.PerExampleGradientsOnDevice(batch, grad, &hostSink{b: m.b, sink: sink})
+}
+
+// PerExampleGradientsOnDevice computes, for every example b of the batch
+// separately, the gradient of s_b with respect to every model parameter,
+// and delivers it to sink, as a tensor of the model's backend, one
+// parameter tensor at a time during the backward pass (so that only one
+// layer's per-example gradients exist at once): with a backend.Projection
+// made by the same backend, the gradients never leave the device. It
+// returns the embeddings it computed.
+func (m *Model) PerExampleGradientsOnDevice(batch Batch, grad OutputGrad, sink backend.GradSink) (Embeddings, error) {
 	if err := m.check(batch); err != nil {
 		return Embeddings{}, err
 	}

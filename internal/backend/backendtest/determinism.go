@@ -55,6 +55,15 @@ func Outputs(b backend.Backend) map[string][]float32 {
 	keep(sum)
 	b.SumPerExample(sum, x)
 	save("SumPerExample", sum)
+	// GatherBack: x as (B, T, W) tokens with ids from a vocabulary of 10.
+	tokIDs, gi := make([]int32, rows), rng("Outputs/GatherBack")
+	for i := range tokIDs {
+		tokIDs[i] = int32(gi.IntN(10))
+	}
+	emb := b.New(nb, 10, w)
+	keep(emb)
+	b.GatherBack(emb, b.Reshape(x, nb, per, w), tokIDs, []int32{9, 8, 7, 6, 5, 4, 3, 2, 1, 0})
+	save("GatherBack", emb)
 
 	ln, mean, rstd := b.New(rows, w), b.New(rows), b.New(rows)
 	dx, dg, db, dy := b.New(rows, w), b.New(nb, w), b.New(nb, w), up(0, 1, rows, w)

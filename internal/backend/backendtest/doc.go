@@ -26,6 +26,14 @@
 // Shape violations must panic with a message that starts "backend: " and
 // names the method.
 //
+// NewProjection is checked against Σ g·P in float64 with P from the
+// projection's definition, within the error of float32 block products, and
+// for the bit-identity that the projection promises whatever the delivery
+// order, chunking, sparsity and batch position (package projection).
+//
+// Counting wraps any backend to count live tensors and bytes, so that a
+// model's tests can check that a computation frees what it makes.
+//
 // Outputs and SameOutputs check determinism (for example, that a CPU
 // backend's results do not depend on its thread count), and the Bench
 // functions measure throughput at CLIP-like sizes.

@@ -62,7 +62,9 @@ func families() []family {
 		{"Patchify", testPatchify},
 		{"Tokens", testTokens},
 		{"Gather", testGather},
+		{"GatherBack", testGatherBack},
 		{"Panics", testPanics},
+		{"Projection", testProjection},
 	}
 }
 

@@ -198,3 +198,57 @@ func testGather(r reporter, b backend.Backend) {
 		})
 	}
 }
+
+// testGatherBack checks GatherBack against float64 sums, within the error
+// of a float32 sum of T terms in any order (T·u·Σ|src|), over a dst full
+// of NaN (every entry must be written); rows include ids some examples do
+// not use and one no example uses, in no particular order; and its shape
+// panics.
+func testGatherBack(r reporter, b backend.Backend) {
+	for _, c := range [][4]int{{1, 1, 1, 1}, {3, 7, 5, 6}, {2, 77, 64, 40}, {9, 20, 3, 4}} {
+		nb, t, w, vocab := c[0], c[1], c[2], c[3]
+		r.Run(name("B=%d,T=%d,W=%d,V=%d", nb, t, w, vocab), func(r reporter) {
+			g := rng(name("GatherBack/%v", c))
+			src := normal(g, nb*t*w, 0, 1)
+			ids := make([]int32, nb*t)
+			for i := range ids {
+				ids[i] = int32(g.IntN(vocab))
+			}
+			rows := []int32{int32(vocab)} // used by no token
+			for _, v := range g.Perm(vocab) {
+				rows = append(rows, int32(v))
+			}
+			nr := len(rows)
+			ts, td := b.Upload(src, nb, t, w), b.Upload(filled(nb*nr*w, float32(math.NaN())), nb, nr, w)
+			defer freeAll(b, ts, td)
+			b.GatherBack(td, ts, ids, rows)
+			want, scale := make([]float64, nb*nr*w), make([]float64, nb*nr*w)
+			for bi := range nb {
+				for i, id := range rows {
+					for tok := range t {
+						if ids[bi*t+tok] != id {
+							continue
+						}
+						for j := range w {
+							x := float64(src[(bi*t+tok)*w+j])
+							want[(bi*nr+i)*w+j] += x
+							scale[(bi*nr+i)*w+j] += math.Abs(x)
+						}
+					}
+				}
+			}
+			compare(r, "dst", download(b, td), want, scale, float64(t)*u)
+		})
+	}
+	r.Run("shapes", func(r reporter) {
+		src, dst := b.New(2, 3, 4), b.New(2, 2, 4)
+		defer freeAll(b, src, dst)
+		ids := make([]int32, 6)
+		expectPanic(r, "GatherBack", "3 rows for dst of 2", func() { b.GatherBack(dst, src, ids, []int32{0, 1, 2}) })
+		expectPanic(r, "GatherBack", "5 ids for 2 × 3 tokens", func() { b.GatherBack(dst, src, ids[:5], []int32{0, 1}) })
+		expectPanic(r, "GatherBack", "a row given twice", func() { b.GatherBack(dst, src, ids, []int32{1, 1}) })
+		bad := b.New(2, 2, 5)
+		defer b.Free(bad)
+		expectPanic(r, "GatherBack", "dst width 5 for src width 4", func() { b.GatherBack(bad, src, ids, []int32{0, 1}) })
+	})
+}

@@ -66,3 +66,45 @@ func (be *Backend) ScatterTokens(dst, src *backend.Tensor, pos []int) {
 		copy(dd[(b*t+p)*w:(b*t+p+1)*w], sd[b*w:(b+1)*w])
 	}
 }
+
+// GatherBack sets dst (B, R, W) to the per-example gradient of the table
+// rows rows (R distinct ids) of a Gather of src's tokens: dst[b, i] is the
+// sum over the tokens t of example b with ids[b·T + t] = rows[i] of
+// src[b, t], for src (B, T, W) and B·T ids; it is zero where no token of
+// example b has the id. Each sum is accumulated in float32 in ascending t,
+// one example per goroutine.
+func (be *Backend) GatherBack(dst, src *backend.Tensor, ids, rows []int32) {
+	const op = "GatherBack"
+	dd, sd := data(op, "dst", dst), data(op, "src", src)
+	rank(op, "dst", dst, 3, "(B, R, W)")
+	rank(op, "src", src, 3, "(B, T, W)")
+	nb, t, w := src.Shape[0], src.Shape[1], src.Shape[2]
+	shapeIs(op, "dst", dst, []int{nb, len(rows), w}, "(B, len(rows), W) for src "+src.String())
+	if len(ids) != nb*t {
+		panicf(op, "%d ids for src %v", len(ids), src)
+	}
+	index := make(map[int32]int, len(rows))
+	for i, id := range rows {
+		if _, dup := index[id]; dup {
+			panicf(op, "row %d given twice", id)
+		}
+		index[id] = i
+	}
+	nr := len(rows)
+	be.split(nb, len(sd), func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			out := dd[b*nr*w : (b+1)*nr*w]
+			clear(out)
+			for tok := range t {
+				i, ok := index[ids[b*t+tok]]
+				if !ok {
+					continue
+				}
+				d := out[i*w : (i+1)*w]
+				for j, v := range sd[(b*t+tok)*w : (b*t+tok+1)*w] {
+					d[j] += v
+				}
+			}
+		}
+	})
+}
