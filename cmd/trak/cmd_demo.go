@@ -61,7 +61,12 @@ func newCmdDemo(io *IOStreams) *cobra.Command {
 				opt.Dir, opt.Train, opt.Targets, opt.Checkpoints, opt.Epochs, opt.K, opt.Workers, opt.Seed = dir, train, targets, checkpoints, epochs, k, workers, seed
 				opt.Version = version
 				opt.Progress = io.progress()
-				_, err := demo.RunCLIP(cmd.Context(), opt, io.Out)
+				b, err := openBackend(max(workers, 1))
+				if err != nil {
+					return err
+				}
+				opt.Backend = b
+				_, err = demo.RunCLIP(cmd.Context(), opt, io.Out)
 				return err
 			case "logreg":
 				opt := demo.Defaults

@@ -83,7 +83,11 @@ func featurizeRun(ctx context.Context, opts *FeaturizeOptions) error {
 	if err != nil {
 		return err
 	}
-	sum, err := pipeline.Featurize(ctx, t, opts.IO.settings(c), opts.Shard)
+	b, err := openBackend(c.Workers)
+	if err != nil {
+		return err
+	}
+	sum, err := pipeline.Featurize(ctx, t, opts.IO.settings(c, b), opts.Shard)
 	if err != nil {
 		return err
 	}

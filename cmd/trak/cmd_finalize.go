@@ -86,7 +86,9 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 		}
 		ids = opts.ModelIDs
 	}
-	done, err := pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config))
+	// Finalize is linear algebra on the stored features: no model, no
+	// backend.
+	done, err := pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config, nil))
 	for i, o := range done {
 		id, lambda := ids[i], opts.Config.Lambda
 		switch {

@@ -81,7 +81,11 @@ func scoreRun(ctx context.Context, opts *ScoreOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := pipeline.Score(ctx, t, st, ids, opts.IO.settings(c))
+	b, err := openBackend(c.Workers)
+	if err != nil {
+		return err
+	}
+	res, err := pipeline.Score(ctx, t, st, ids, opts.IO.settings(c, b))
 	if err != nil {
 		return err
 	}

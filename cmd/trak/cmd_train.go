@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/atomicfile"
-	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/dataset"
@@ -100,7 +99,11 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if nw < 1 {
 		nw = runtime.NumCPU()
 	}
-	m, err := clip.New(cpu.New(nw), cfg, train.InitWeights(cfg, opts.Opt.Seed))
+	b, err := openBackend(nw)
+	if err != nil {
+		return err
+	}
+	m, err := clip.New(b, cfg, train.InitWeights(cfg, opts.Opt.Seed))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/pipeline"
 	"github.com/trak-dev/trak/internal/progress"
@@ -49,7 +50,8 @@ func (s *IOStreams) progress() progress.Func {
 	return progress.To(s.ErrOut, s.progressMode())
 }
 
-// settings are the pipeline's settings of a command run with config c.
-func (s *IOStreams) settings(c config.Config) pipeline.Settings {
-	return pipeline.Settings{Config: c, Progress: s.progress(), Version: version}
+// settings are the pipeline's settings of a command run with config c,
+// whose model (if its task has one) runs on b.
+func (s *IOStreams) settings(c config.Config, b backend.Backend) pipeline.Settings {
+	return pipeline.Settings{Config: c, Progress: s.progress(), Version: version, Backend: b}
 }

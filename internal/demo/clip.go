@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -9,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/trak-dev/trak/internal/backend/cpu"
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/dataset"
@@ -23,16 +24,19 @@ import (
 
 // CLIPOptions configure the CLIP demo.
 type CLIPOptions struct {
-	Dir          string
-	Train        int // train pairs
-	Targets      int // target pairs
-	Checkpoints  int
-	Epochs       int
-	K            int
-	Workers      int
-	Seed         uint64
-	Version      string
-	Progress     progress.Func
+	Dir         string
+	Train       int // train pairs
+	Targets     int // target pairs
+	Checkpoints int
+	Epochs      int
+	K           int
+	Workers     int
+	Seed        uint64
+	Version     string
+	Progress    progress.Func
+	// Backend trains and runs the models; the caller opens it (one place
+	// chooses the device).
+	Backend      backend.Backend
 	NoisyCaption float64
 }
 
@@ -66,8 +70,11 @@ type CLIPResult struct {
 // images, small CLIP checkpoints trained on them from different seeds, and
 // held-out targets; it writes report.html and report.png under opt.Dir.
 func RunCLIP(ctx context.Context, opt CLIPOptions, w io.Writer) (CLIPResult, error) {
+	if opt.Backend == nil {
+		return CLIPResult{}, errors.New("demo: no compute backend was given to train the models on")
+	}
 	sc := &clipScenario{opt: opt, workers: max(opt.Workers, 1), cfg: CLIPConfig()}
-	err := run(ctx, flow{Dir: opt.Dir, Checkpoints: opt.Checkpoints, Progress: opt.Progress, Version: opt.Version}, sc, w)
+	err := run(ctx, flow{Dir: opt.Dir, Checkpoints: opt.Checkpoints, Progress: opt.Progress, Version: opt.Version, Backend: opt.Backend}, sc, w)
 	return sc.res, err
 }
 
@@ -107,7 +114,7 @@ func (sc *clipScenario) writeData(dir string, w io.Writer) (string, string, erro
 
 func (sc *clipScenario) trainCheckpoint(ctx context.Context, dir string, m int, w io.Writer) (string, error) {
 	opt := sc.opt
-	model, err := clip.New(cpu.New(sc.workers), sc.cfg, train.InitWeights(sc.cfg, opt.Seed+uint64(m)))
+	model, err := clip.New(opt.Backend, sc.cfg, train.InitWeights(sc.cfg, opt.Seed+uint64(m)))
 	if err != nil {
 		return "", err
 	}

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/npy"
@@ -52,6 +53,7 @@ type flow struct {
 	Checkpoints int
 	Progress    progress.Func
 	Version     string
+	Backend     backend.Backend // runs the model of tasks that have one
 }
 
 // run writes the data, trains and featurizes each checkpoint, finalizes and
@@ -75,7 +77,7 @@ func run(ctx context.Context, f flow, sc scenario, w io.Writer) error {
 	if err := os.RemoveAll(storeDir); err != nil {
 		return err
 	}
-	s := pipeline.Settings{Config: sc.config(storeDir, trainPath, targetsPath), Progress: f.Progress, Version: f.Version}
+	s := pipeline.Settings{Config: sc.config(storeDir, trainPath, targetsPath), Progress: f.Progress, Version: f.Version, Backend: f.Backend}
 	t, err := tasks.Lookup(s.Config.Task)
 	if err != nil {
 		return err

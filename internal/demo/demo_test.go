@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/backend/cpu"
 )
 
 // TestDemoFindsFlippedLabels runs the demo at a reduced size and checks
@@ -42,6 +44,7 @@ func TestCLIPDemo(t *testing.T) {
 	opt := CLIPDefaults
 	opt.Dir = t.TempDir()
 	opt.Train, opt.Targets, opt.Epochs, opt.Checkpoints, opt.Workers = 160, 8, 4, 2, 2
+	opt.Backend = cpu.New(opt.Workers)
 	res, err := RunCLIP(context.Background(), opt, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/progress"
@@ -29,6 +30,9 @@ type Settings struct {
 	Progress progress.Func
 	// Version is trak's version, recorded in the store.
 	Version string
+	// Backend runs the model of tasks that have one (clip); the caller
+	// opens it once, so that one place chooses the device.
+	Backend backend.Backend
 }
 
 // Featurized is what Featurize did.
@@ -64,7 +68,7 @@ func Featurize(ctx context.Context, t tasks.Task, s Settings, shard featurize.Sh
 		OnBad:         featurize.OnBadExample(c.OnBadExample),
 		ToolVersion:   s.Version,
 	}
-	job, err := t.TrainJob(c, job)
+	job, err := t.TrainJob(c, s.Backend, job)
 	if err != nil {
 		return Featurized{}, err
 	}
@@ -148,7 +152,7 @@ func Score(ctx context.Context, t tasks.Task, st *store.Store, ids []int, s Sett
 		OnBad:       featurize.OnBadExample(c.OnBadExample),
 		DataColumns: map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn},
 	}
-	if job, err = t.Targets(c, st, job); err != nil {
+	if job, err = t.Targets(c, s.Backend, st, job); err != nil {
 		return Scored{}, err
 	}
 	if err := featurize.RequireRows("targets", c.Targets, job.NumTargets); err != nil {

@@ -11,6 +11,7 @@ package tasks
 import (
 	"fmt"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/score"
@@ -26,7 +27,8 @@ import (
 //
 // The methods read the run's settings from a config; c.Workers is the
 // number of threads, already resolved (internal/pipeline turns 0 into every
-// core).
+// core). A task whose model runs on a compute backend runs it on b, which
+// the command opened once for the whole run; other tasks ignore b.
 type Task interface {
 	// Name is the task key's value, recorded in the store.
 	Name() string
@@ -37,12 +39,12 @@ type Task interface {
 	// progress are set, with the examples of c.Checkpoint over c.TrainData
 	// and what the store records about them (architecture hash, data
 	// fingerprint and columns, and a task's own settings).
-	TrainJob(c config.Config, job featurize.TrainJob) (featurize.TrainJob, error)
+	TrainJob(c config.Config, b backend.Backend, job featurize.TrainJob) (featurize.TrainJob, error)
 	// Targets completes an experiment job, whose store, models, projection
 	// and DataColumns (how c reads a data set) are set, with the targets
 	// c.Targets: their fingerprint and count, and how each checkpoint turns
 	// them into examples.
-	Targets(c config.Config, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error)
+	Targets(c config.Config, b backend.Backend, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error)
 	// Describe returns, for the data set at path read as cols says (the
 	// store's data_columns; nil means the defaults), the names of the
 	// columns that tell people which example a row is (for trak top and

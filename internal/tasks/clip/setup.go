@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/trak-dev/trak/internal/backend/cpu"
+	"github.com/trak-dev/trak/internal/backend"
 	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/dataset"
@@ -23,9 +23,12 @@ type Setup struct {
 	Data        dataset.Spec
 	VocabDir    string
 	MaxPixels   int64
-	Workers     int
-	SimBatch    int
-	Seed        int64 // projector.seed, also the negatives' seed
+	Workers     int // threads that read and decode the data
+	// Backend runs the model; the command opens it once (one place picks
+	// the device) and every checkpoint of the run shares it.
+	Backend  backend.Backend
+	SimBatch int
+	Seed     int64 // projector.seed, also the negatives' seed
 	// Transform is the template of the image transform (ImageTransform
 	// completes it per data set). Zero fields take open_clip's defaults:
 	// Size 0 the model's image size, zero Mean and Std CLIP's, empty
@@ -37,7 +40,7 @@ type Setup struct {
 }
 
 // OpenModel loads a checkpoint (a file or a model folder in any layout
-// clipckpt reads) on the CPU backend. It returns s completed by what the
+// clipckpt reads) onto s.Backend. It returns s completed by what the
 // checkpoint states: its folder's image preprocessing, and its vocabulary
 // unless vocab_dir is set.
 func (s Setup) OpenModel(path string) (*clipmodel.Model, Setup, error) {
@@ -54,7 +57,10 @@ func (s Setup) OpenModel(path string) (*clipmodel.Model, Setup, error) {
 	if err != nil {
 		return nil, s, err
 	}
-	m, err := clipmodel.Load(cpu.New(s.Workers), c.File, &cfg)
+	if s.Backend == nil {
+		return nil, s, errors.New("clip task: no compute backend was given to run the model on")
+	}
+	m, err := clipmodel.Load(s.Backend, c.File, &cfg)
 	if err != nil {
 		return nil, s, fmt.Errorf("checkpoint %s: %w", path, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/trak-dev/trak/internal/backend"
 	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/clipckpt"
 	"github.com/trak-dev/trak/internal/config"
@@ -33,8 +34,8 @@ func (Task) Check(c config.Config) error {
 // c.TrainData. Another checkpoint into an existing store takes the settings
 // the store recorded where this run sets none (a conflicting one is
 // refused); a missing or unreadable store is featurize.Train's to report.
-func (Task) TrainJob(c config.Config, job featurize.TrainJob) (featurize.TrainJob, error) {
-	s, err := setup(c)
+func (Task) TrainJob(c config.Config, b backend.Backend, job featurize.TrainJob) (featurize.TrainJob, error) {
+	s, err := setup(c, b)
 	if err != nil {
 		return job, err
 	}
@@ -52,8 +53,8 @@ func (Task) TrainJob(c config.Config, job featurize.TrainJob) (featurize.TrainJo
 // with each checkpoint against that checkpoint's train embedding table.
 // What featurize recorded is used where this run sets nothing, and a
 // contradicting setting is refused.
-func (Task) Targets(c config.Config, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error) {
-	s, err := setup(c)
+func (Task) Targets(c config.Config, b backend.Backend, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error) {
+	s, err := setup(c, b)
 	if err != nil {
 		return job, err
 	}
@@ -130,9 +131,10 @@ func Columns(c config.Config) map[string]string {
 	return map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
 }
 
-// setup collects the CLIP settings of a config; c.Workers is the number of
-// threads (the pipeline resolves 0 to every core).
-func setup(c config.Config) (Setup, error) {
+// setup collects the CLIP settings of a config, with the model on backend
+// b; c.Workers is the number of threads (the pipeline resolves 0 to every
+// core).
+func setup(c config.Config, b backend.Backend) (Setup, error) {
 	cfg, err := ModelConfig(c.ModelConfig)
 	if err != nil {
 		return Setup{}, err
@@ -142,6 +144,7 @@ func setup(c config.Config) (Setup, error) {
 		VocabDir:    c.VocabDir,
 		MaxPixels:   int64(c.MaxPixels),
 		Workers:     c.Workers,
+		Backend:     b,
 		SimBatch:    c.SimBatchSize,
 		Seed:        c.Projector.Seed,
 		// The rest of the transform takes open_clip's defaults; image_mode

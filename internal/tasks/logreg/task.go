@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/featurize"
 	model "github.com/trak-dev/trak/internal/logreg"
@@ -25,7 +26,8 @@ func (Task) Check(config.Config) error { return nil }
 
 // TrainJob completes job with the examples of checkpoint c.Checkpoint over
 // c.TrainData.
-func (Task) TrainJob(c config.Config, job featurize.TrainJob) (featurize.TrainJob, error) {
+// Its gradients are closed-form loops on the host: it takes no backend.
+func (Task) TrainJob(c config.Config, _ backend.Backend, job featurize.TrainJob) (featurize.TrainJob, error) {
 	m, err := model.LoadCheckpoint(c.Checkpoint)
 	if err != nil {
 		return job, err
@@ -45,7 +47,7 @@ func (Task) TrainJob(c config.Config, job featurize.TrainJob) (featurize.TrainJo
 // Targets completes an experiment job with the targets c.Targets. They are
 // paired with the first model's checkpoint here, so that a checkpoint that
 // does not fit them is reported before the experiment is recorded.
-func (Task) Targets(c config.Config, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error) {
+func (Task) Targets(c config.Config, _ backend.Backend, st *store.Store, job score.ExperimentJob) (score.ExperimentJob, error) {
 	first, err := st.ModelMeta(job.ModelIDs[0])
 	if err != nil {
 		return job, err
