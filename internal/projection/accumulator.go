@@ -55,6 +55,10 @@ var _ [0]struct{} = [tileRows - 64]struct{}{} // tileRows must be 64
 // do not allocate once the largest number of open blocks has been seen,
 // except once to start the helper goroutines.
 //
+// An Accumulator is also the CPU backend's backend.Projection
+// (Backend.NewProjection in internal/backend/cpu), which feeds it the
+// gradient tensors' storage in place.
+//
 // An Accumulator is not safe for concurrent use. With more than one worker it
 // keeps helper goroutines, which Close stops; they are also stopped once the
 // Accumulator is garbage collected.
