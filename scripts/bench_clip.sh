@@ -22,8 +22,8 @@ for bench in 'Encode/tiny/' 'PerExampleGradients/tiny/' 'Encode/ViT-B-32/' 'PerE
 done
 
 echo "== trak featurize per example: model + f with 300 negatives + projection (GOMAXPROCS=$threads)"
-go test -c -o "$out/clipfeat.test" ./internal/clipfeat
-GOMAXPROCS=$threads /usr/bin/time -f "peak RSS %M KB" "$out/clipfeat.test" -test.run '^$' -test.bench Featurize -test.benchtime 1x 2>&1 |
+go test -c -o "$out/cliptask.test" ./internal/tasks/clip
+GOMAXPROCS=$threads /usr/bin/time -f "peak RSS %M KB" "$out/cliptask.test" -test.run '^$' -test.bench Featurize -test.benchtime 1x 2>&1 |
 	grep -E 'Benchmark|peak RSS'
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
