@@ -9,6 +9,7 @@ import (
 
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/pipeline"
+	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
 )
 
@@ -88,9 +89,8 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 	}
 	// Finalize is linear algebra on the stored features: no model, no
 	// backend.
-	done, err := pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config, nil))
-	for i, o := range done {
-		id, lambda := ids[i], opts.Config.Lambda
+	lambda := opts.Config.Lambda
+	_, err = pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config, nil), func(id int, o score.FinalizeOutcome) {
 		switch {
 		case o.Reused:
 			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, lambda)
@@ -99,6 +99,6 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 		default:
 			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, o.Form, lambda)
 		}
-	}
+	})
 	return err
 }

@@ -98,7 +98,7 @@ func run(ctx context.Context, f flow, sc scenario, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pipeline.Finalize(ctx, st, ids, s); err != nil {
+	if _, err := pipeline.Finalize(ctx, st, ids, s, nil); err != nil {
 		return err
 	}
 	res, err := pipeline.Score(ctx, t, st, ids, s)

@@ -101,21 +101,25 @@ func writeTrainNames(t tasks.Task, c config.Config, cols map[string]string) erro
 }
 
 // Finalize computes K = X (XᵀX + λI)⁻¹, λ = s.Config.Lambda, for each model
-// of ids in turn. It returns the outcomes of the models it finished, in the
-// order of ids, also when a later one fails.
-func Finalize(ctx context.Context, st *store.Store, ids []int, s Settings) ([]score.FinalizeOutcome, error) {
+// of ids in turn, calling done (when not nil) as each one finishes, so that
+// a command can say so while the next one runs. It returns the outcomes of
+// the models it finished, in the order of ids, also when a later one fails.
+func Finalize(ctx context.Context, st *store.Store, ids []int, s Settings, done func(id int, o score.FinalizeOutcome)) ([]score.FinalizeOutcome, error) {
 	if _, err := StoreProjector(st, s.Config); err != nil {
 		return nil, err
 	}
-	var done []score.FinalizeOutcome
+	var outcomes []score.FinalizeOutcome
 	for _, id := range ids {
 		o, err := score.FinalizeModelOutcome(ctx, st, id, s.Config.Lambda, s.Progress)
 		if err != nil {
-			return done, err
+			return outcomes, err
 		}
-		done = append(done, o)
+		outcomes = append(outcomes, o)
+		if done != nil {
+			done(id, o)
+		}
 	}
-	return done, nil
+	return outcomes, nil
 }
 
 // Scored is what Score did.

@@ -12,6 +12,7 @@ import (
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/logreg"
 	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tasks"
 )
@@ -79,8 +80,9 @@ func TestPipeline(t *testing.T) {
 	if names, err := os.ReadFile(st.TrainNamesPath()); err != nil || !strings.HasPrefix(string(names), "index\tlabel\n") {
 		t.Errorf("rows.tsv: %q, %v", names, err)
 	}
-	outcomes, err := Finalize(ctx, st, []int{0, 1}, s)
-	if err != nil || len(outcomes) != 2 || outcomes[0].Reused {
+	var finished []int
+	outcomes, err := Finalize(ctx, st, []int{0, 1}, s, func(id int, _ score.FinalizeOutcome) { finished = append(finished, id) })
+	if err != nil || len(outcomes) != 2 || outcomes[0].Reused || len(finished) != 2 || finished[1] != 1 {
 		t.Fatalf("finalize: %+v, %v", outcomes, err)
 	}
 	scored, err := Score(ctx, task, st, []int{0, 1}, s)
@@ -120,7 +122,7 @@ func TestScoreRefusesOtherProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Finalize(ctx, st, []int{0}, Settings{Config: c}); err != nil {
+	if _, err := Finalize(ctx, st, []int{0}, Settings{Config: c}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Projector.Dim, c.Set = 16, map[string]bool{"projector.dim": true}
