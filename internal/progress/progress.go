@@ -11,6 +11,10 @@
 // that a slow step never shows as "0.0/s". The rate is the average since
 // the step started, and the time left assumes it holds. The last line, once
 // the step is done, gives the time it took and its rate.
+//
+// Func is the one shape in which every long step (featurize, finalize,
+// score, training in the demo) is handed where to report; To makes the
+// Func that reports on a writer.
 package progress
 
 import (
