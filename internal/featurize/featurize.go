@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
@@ -46,6 +47,40 @@ type Examples interface {
 	// feeds them to sink, example b of the batch being idx[b]; it writes
 	// Q(z) for each example into q (len(q) == len(idx)).
 	Gradients(ctx context.Context, idx []int, sink GradSink, q []float32) error
+}
+
+// DeviceExamples are Examples whose gradients are computed on a compute
+// backend. featurize then projects them on that backend too: a per-example
+// gradient is far larger than its projection (p against k values per
+// example), so downloading every block to project it on the host would cost
+// more than the model itself on a GPU.
+type DeviceExamples interface {
+	Examples
+	// NewProjection returns a projection of p for batches of up to batch
+	// examples on the examples' backend.
+	NewProjection(p *projection.Projector, batch int) backend.Projection
+	// GradientsOnDevice is Gradients delivering into a sink of that backend.
+	GradientsOnDevice(ctx context.Context, idx []int, sink backend.GradSink, q []float32) error
+}
+
+// batchProjection is what the driver needs of a projection: the host
+// Accumulator and a backend.Projection both provide it.
+type batchProjection interface {
+	SetBatch(batch int)
+	Finish(out []float32, outStride int)
+	Reset()
+	Close()
+}
+
+// newProjection returns the projection ex's gradients go to and the
+// function that computes a batch's gradients into it.
+func newProjection(ex Examples, p *projection.Projector, batch int) (batchProjection, func(ctx context.Context, idx []int, q []float32) error) {
+	if dx, ok := ex.(DeviceExamples); ok {
+		pr := dx.NewProjection(p, batch)
+		return pr, func(ctx context.Context, idx []int, q []float32) error { return dx.GradientsOnDevice(ctx, idx, pr, q) }
+	}
+	acc := p.NewAccumulator(batch)
+	return acc, func(ctx context.Context, idx []int, q []float32) error { return ex.Gradients(ctx, idx, acc, q) }
 }
 
 // BadExamplesError is what Examples.Gradients returns when some examples of
@@ -151,7 +186,7 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 	bs := max(opt.BatchSize, 1)
 	feats := make([]float32, bs*k)
 	q := make([]float32, bs)
-	acc := opt.Projector.NewAccumulator(min(bs, max(len(pending), 1)))
+	acc, gradients := newProjection(ex, opt.Projector, min(bs, max(len(pending), 1)))
 	defer acc.Close()
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -160,7 +195,7 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 		}
 		batch := pending[:min(bs, len(pending))]
 		pending = pending[len(batch):]
-		batch, skipped, err := runBatch(ctx, ex, rows, acc, batch, feats, q, k, opt.OnBad)
+		batch, skipped, err := runBatch(ctx, gradients, rows, acc, batch, feats, q, k, opt.OnBad)
 		res.Skipped += skipped
 		if err != nil {
 			res.Elapsed = time.Since(start)
@@ -183,11 +218,11 @@ func Run(ctx context.Context, ex Examples, rows *store.Rows, opt Options) (Resul
 // runBatch computes and stores one batch. Bad examples are skipped (and
 // the rest of the batch computed again) or reported, as policy says; it
 // returns the rows computed and the number skipped.
-func runBatch(ctx context.Context, ex Examples, rows *store.Rows, acc *projection.Accumulator, batch []int, feats, q []float32, k int, policy OnBadExample) ([]int, int, error) {
+func runBatch(ctx context.Context, gradients func(context.Context, []int, []float32) error, rows *store.Rows, acc batchProjection, batch []int, feats, q []float32, k int, policy OnBadExample) ([]int, int, error) {
 	skipped := 0
 	for len(batch) > 0 {
 		acc.SetBatch(len(batch))
-		err := ex.Gradients(ctx, batch, acc, q[:len(batch)])
+		err := gradients(ctx, batch, q[:len(batch)])
 		if err == nil {
 			acc.Finish(feats[:len(batch)*k], k)
 			if err := checkFinite(batch, feats[:len(batch)*k], k, q[:len(batch)]); err != nil {

@@ -12,11 +12,13 @@ import (
 	"math"
 	"slices"
 
+	"github.com/trak-dev/trak/internal/backend"
 	clipmodel "github.com/trak-dev/trak/internal/clip"
 	"github.com/trak-dev/trak/internal/dataset"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/imageprep"
 	"github.com/trak-dev/trak/internal/progress"
+	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tokenizer"
 )
@@ -186,8 +188,34 @@ func (e *Examples) Len() int { return e.Data.DS.Len() }
 // NumParams returns the number of model parameters.
 func (e *Examples) NumParams() int64 { return e.Model.NumParams() }
 
-// Gradients computes ∇θ f(z) and Q(z) for the examples idx.
+// NewProjection returns a projection of p on the model's backend, so that
+// per-example gradients are projected where they are computed.
+func (e *Examples) NewProjection(p *projection.Projector, batch int) backend.Projection {
+	return e.Model.Backend().NewProjection(p, batch)
+}
+
+// Gradients computes ∇θ f(z) and Q(z) for the examples idx into a host
+// sink.
 func (e *Examples) Gradients(ctx context.Context, idx []int, sink featurize.GradSink, q []float32) error {
+	return e.gradients(ctx, idx, q, func(batch clipmodel.Batch, grad clipmodel.OutputGrad) error {
+		_, err := e.Model.PerExampleGradients(batch, grad, sink)
+		return err
+	})
+}
+
+// GradientsOnDevice computes ∇θ f(z) and Q(z) for the examples idx into a
+// sink of the model's backend (a Projection from NewProjection).
+func (e *Examples) GradientsOnDevice(ctx context.Context, idx []int, sink backend.GradSink, q []float32) error {
+	return e.gradients(ctx, idx, q, func(batch clipmodel.Batch, grad clipmodel.OutputGrad) error {
+		_, err := e.Model.PerExampleGradientsOnDevice(batch, grad, sink)
+		return err
+	})
+}
+
+// gradients loads the examples idx and runs backward, which computes their
+// per-example gradients (given the gradient of the model-output function)
+// into a sink.
+func (e *Examples) gradients(ctx context.Context, idx []int, q []float32, backward func(clipmodel.Batch, clipmodel.OutputGrad) error) error {
 	batch, bad := e.Data.Load(ctx, idx)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -211,8 +239,7 @@ func (e *Examples) Gradients(ctx context.Context, idx []int, sink featurize.Grad
 		}
 		return nil
 	}
-	_, err := e.Model.PerExampleGradients(batch, grad, sink)
-	return err
+	return backward(batch, grad)
 }
 
 // checkFiniteRows reports the first row (named by rows[i]) of any of the
