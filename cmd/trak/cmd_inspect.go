@@ -60,23 +60,6 @@ func newCmdInspect(io *IOStreams, runF func(context.Context, *InspectOptions) er
 	return cmd
 }
 
-// loadModelConfig reads a config file or preset name; "" means infer.
-func loadModelConfig(s string) (*clip.Config, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if c, ok := clip.Preset(s); ok {
-		return &c, nil
-	}
-	if _, err := os.Stat(s); err != nil {
-		return nil, fmt.Errorf("model config %q is neither a file nor a preset (%s)", s, strings.Join(clip.PresetNames(), ", "))
-	}
-	c, err := clip.LoadConfig(s)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
 
 // inspectReport is what `trak inspect` finds; --format json prints it as
 // is, and the text form prints the same facts as a table.
@@ -161,7 +144,7 @@ func inspectRun(opts *InspectOptions) error {
 // report when nothing could be read, and an error when the checkpoint has
 // problems (listed in the report too).
 func inspectCheckpoint(opts *InspectOptions) (*inspectReport, error) {
-	cfg, err := loadModelConfig(opts.ModelCfg)
+	cfg, err := clip.LoadConfigOrPreset(opts.ModelCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 }
 
 func trainRun(ctx context.Context, opts *TrainOptions) error {
-	cfgp, err := loadModelConfig(opts.ModelConfig)
+	cfgp, err := clip.LoadConfigOrPreset(opts.ModelConfig)
 	if err != nil {
 		return err
 	}

@@ -229,6 +229,26 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// LoadConfigOrPreset returns the configuration named by s: a preset name
+// (PresetNames) or the path of an open_clip JSON config; nil for "" (the
+// architecture is then taken from the checkpoint).
+func LoadConfigOrPreset(s string) (*Config, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if c, ok := Preset(s); ok {
+		return &c, nil
+	}
+	if _, err := os.Stat(s); err != nil {
+		return nil, fmt.Errorf("model config %q is neither a file nor a preset (%s)", s, strings.Join(PresetNames(), ", "))
+	}
+	c, err := LoadConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // JSON writes the config in open_clip's format.
 func (c Config) JSON() []byte {
 	out, _ := json.MarshalIndent(c, "", "  ")

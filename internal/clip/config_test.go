@@ -170,3 +170,25 @@ func TestLayerNormEps(t *testing.T) {
 		t.Error("Validate accepts a negative layer_norm_eps")
 	}
 }
+
+// TestLoadConfigOrPreset: "" is no config, a preset name its config, a path
+// the file's, anything else an error listing the presets.
+func TestLoadConfigOrPreset(t *testing.T) {
+	if c, err := LoadConfigOrPreset(""); c != nil || err != nil {
+		t.Errorf(`"": %v, %v`, c, err)
+	}
+	want, _ := Preset("ViT-B-32")
+	if c, err := LoadConfigOrPreset("ViT-B-32"); err != nil || c.Hash() != want.Hash() {
+		t.Errorf("preset: %v, %v", c, err)
+	}
+	path := filepath.Join(t.TempDir(), "m.json")
+	if err := os.WriteFile(path, want.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := LoadConfigOrPreset(path); err != nil || c.Hash() != want.Hash() {
+		t.Errorf("file: %v, %v", c, err)
+	}
+	if _, err := LoadConfigOrPreset("ViT-Q-99"); err == nil || !strings.Contains(err.Error(), "neither a file nor a preset") || !strings.Contains(err.Error(), "ViT-B-32") {
+		t.Errorf("unknown name: %v", err)
+	}
+}

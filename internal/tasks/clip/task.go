@@ -2,7 +2,6 @@ package clip
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/trak-dev/trak/internal/backend"
@@ -109,22 +108,7 @@ func (Task) Fingerprint(path string, cols map[string]string) (string, error) {
 
 // ModelConfig resolves the model_config key: "" (nil: inferred from the
 // checkpoint), a preset name, or an open_clip JSON file.
-func ModelConfig(s string) (*clipmodel.Config, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if c, ok := clipmodel.Preset(s); ok {
-		return &c, nil
-	}
-	if _, err := os.Stat(s); err != nil {
-		return nil, fmt.Errorf("model config %q is neither a file nor a preset (%s)", s, strings.Join(clipmodel.PresetNames(), ", "))
-	}
-	c, err := clipmodel.LoadConfig(s)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
+func ModelConfig(s string) (*clipmodel.Config, error) { return clipmodel.LoadConfigOrPreset(s) }
 
 // Columns is how a config reads a data set, as the store records it.
 func Columns(c config.Config) map[string]string {
