@@ -136,16 +136,16 @@ const progressPatience = 2 * time.Minute
 
 // watched is a started trak process whose stderr is read line by line.
 type watched struct {
-	cmd        *exec.Cmd
-	stderr     strings.Builder // complete once done is closed
-	progressed chan struct{}   // closed at the first progress line
-	done       chan struct{}   // closed when stderr reaches its end
+	cmd      *exec.Cmd
+	stderr   strings.Builder // complete once done is closed
+	progress chan struct{}   // a value per progress line, up to its buffer
+	done     chan struct{}   // closed when stderr reaches its end
 }
 
 // startWatched starts trak with args in dir.
 func startWatched(t *testing.T, dir string, args ...string) *watched {
 	t.Helper()
-	w := &watched{cmd: exec.Command(trakBin(t), args...), progressed: make(chan struct{}), done: make(chan struct{})}
+	w := &watched{cmd: exec.Command(trakBin(t), args...), progress: make(chan struct{}, 64), done: make(chan struct{})}
 	w.cmd.Dir, w.cmd.Env = dir, cleanEnv()
 	pipe, err := w.cmd.StderrPipe()
 	if err != nil {
@@ -157,34 +157,42 @@ func startWatched(t *testing.T, dir string, args ...string) *watched {
 	go func() {
 		defer close(w.done)
 		sc := bufio.NewScanner(pipe)
-		seen := false
 		for sc.Scan() {
 			w.stderr.WriteString(sc.Text() + "\n")
-			if !seen && progressLine.MatchString(sc.Text()) {
-				seen = true
-				close(w.progressed)
+			if progressLine.MatchString(sc.Text()) {
+				select {
+				case w.progress <- struct{}{}:
+				default: // nobody waits for that many
+				}
 			}
 		}
 	}()
 	return w
 }
 
-// waitProgress waits for the first progress line and reports whether it
+// waitProgress waits for n more progress lines and reports whether they
 // came; false means the process closed stderr (ended) first. It fails the
 // test after progressPatience.
-func (w *watched) waitProgress(t *testing.T) bool {
+func (w *watched) waitProgress(t *testing.T, n int) bool {
 	t.Helper()
-	select {
-	case <-w.progressed:
-		return true
-	case <-w.done:
-		return false
-	case <-time.After(progressPatience):
-		w.cmd.Process.Kill()
-		w.wait()
-		t.Fatalf("trak %s: no progress line within %v\n%s", w.cmd.Args[1], progressPatience, w.stderr.String())
-		return false
+	timeout := time.After(progressPatience)
+	for range n {
+		select {
+		case <-w.progress:
+			continue
+		default:
+		}
+		select {
+		case <-w.progress:
+		case <-w.done:
+			return false
+		case <-timeout:
+			w.cmd.Process.Kill()
+			w.wait()
+			t.Fatalf("trak %s: no progress line within %v\n%s", w.cmd.Args[1], progressPatience, w.stderr.String())
+		}
 	}
+	return true
 }
 
 // wait reads stderr to its end, then waits for the process to exit.
@@ -193,14 +201,21 @@ func (w *watched) wait() error {
 	return w.cmd.Wait()
 }
 
+// killPoint is when killUntilDone kills a run: after seeing lines progress
+// lines (none: from the start), wait after.
+type killPoint struct {
+	lines int
+	after time.Duration
+}
+
 // killUntilDone runs trak with args in dir until it exits with status 0,
-// sending SIGKILL to each of the first maxKills runs delay() after it
-// started or, with afterProgress, delay() after its first progress line,
-// so that the kill lands among the rows however long the start takes on a
-// busy machine; a run that fails any other way fails the test. afterKill,
-// if set, runs after every killed run. It returns the number of runs
-// killed.
-func killUntilDone(t *testing.T, dir string, args []string, maxKills int, afterProgress bool, delay func() time.Duration, afterKill func()) int {
+// sending SIGKILL to each of the first maxKills runs at the point at()
+// returns; a run that ends first is not killed. Counting progress lines
+// (each a tenth of a step, stored) places a kill among the rows however
+// fast or busy the machine is. A run that fails any other way fails the
+// test. afterKill, if set, runs after every killed run. It returns the
+// number of runs killed.
+func killUntilDone(t *testing.T, dir string, args []string, maxKills int, at func() killPoint, afterKill func()) int {
 	t.Helper()
 	kills := 0
 	for attempt := 0; ; attempt++ {
@@ -208,9 +223,11 @@ func killUntilDone(t *testing.T, dir string, args []string, maxKills int, afterP
 			t.Fatalf("trak %s never finished", args[0])
 		}
 		w := startWatched(t, dir, args...)
-		if kills < maxKills && (!afterProgress || w.waitProgress(t)) {
-			time.Sleep(delay())
-			w.cmd.Process.Signal(syscall.SIGKILL)
+		if kills < maxKills {
+			if p := at(); w.waitProgress(t, p.lines) {
+				time.Sleep(p.after)
+				w.cmd.Process.Signal(syscall.SIGKILL)
+			}
 		}
 		err := w.wait()
 		if err == nil {
@@ -544,8 +561,11 @@ func TestKillAndResume(t *testing.T) {
 	mustTrak(t, f.dir, append(args, "ref")...)
 	rng := rand.New(rand.NewPCG(3, 4))
 	partial := 0 // kills that left some, but not all, rows finished
-	kills := killUntilDone(t, f.dir, append(args, "killed"), 5, true,
-		func() time.Duration { return time.Duration(30+rng.IntN(300)) * time.Millisecond },
+	kills := killUntilDone(t, f.dir, append(args, "killed"), 5,
+		// After 1 to 8 tenths of the rows, and up to 20 ms into the next.
+		func() killPoint {
+			return killPoint{lines: 1 + rng.IntN(8), after: time.Duration(rng.IntN(20)) * time.Millisecond}
+		},
 		func() {
 			if _, flags, err := npy.ReadFile(filepath.Join(f.dir, "killed", "0", "is_featurized.npy")); err == nil {
 				if n := bytes.Count(flags, []byte{1}); n > 0 && n < len(flags) {
@@ -768,7 +788,7 @@ func TestInterrupt(t *testing.T) {
 	f := newFixture(t, 6000, 2, 10, 3, 1)
 	cfg := f.writeConfig(t, "projector:\n  dim: 64\nbatch_size: 4\n")
 	w := startWatched(t, f.dir, "featurize", "--config", cfg, "--checkpoint", "ckpt0.npy")
-	if !w.waitProgress(t) {
+	if !w.waitProgress(t, 1) {
 		w.wait()
 		t.Fatalf("featurize ended before its first progress line:\n%s", w.stderr.String())
 	}
@@ -1071,8 +1091,12 @@ func TestCLIPKillAndResume(t *testing.T) {
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(8, 8))
 	partial := 0
-	kills := killUntilDone(t, dir, []string{"featurize", "--config", cfg, "--save-dir", "killed"}, 5, true,
-		func() time.Duration { return time.Duration(50+rng.IntN(500)) * time.Millisecond },
+	kills := killUntilDone(t, dir, []string{"featurize", "--config", cfg, "--save-dir", "killed"}, 5,
+		// Each pass prints nine tenths and a summary: 1 to 18 lines
+		// lands in either pass, then up to 20 ms on.
+		func() killPoint {
+			return killPoint{lines: 1 + rng.IntN(18), after: time.Duration(rng.IntN(20)) * time.Millisecond}
+		},
 		func() {
 			for _, flags := range []string{"is_embedded.npy", "is_featurized.npy"} {
 				if _, f, err := npy.ReadFile(filepath.Join(dir, "killed", "0", flags)); err == nil {
@@ -1112,8 +1136,8 @@ func TestCLIPKillDuringScore(t *testing.T) {
 	mustTrak(t, dir, "score", "--config", cfg, "--save-dir", "ref")
 	rng := rand.New(rand.NewPCG(11, 11))
 	for _, command := range []string{"finalize", "score"} {
-		kills := killUntilDone(t, dir, []string{command, "--config", cfg, "--save-dir", "killed"}, 3, false,
-			func() time.Duration { return time.Duration(20+rng.IntN(300)) * time.Millisecond }, nil)
+		kills := killUntilDone(t, dir, []string{command, "--config", cfg, "--save-dir", "killed"}, 3,
+			func() killPoint { return killPoint{after: time.Duration(20+rng.IntN(300)) * time.Millisecond} }, nil)
 		t.Logf("%s killed %d times", command, kills)
 	}
 	a, _ := os.ReadFile(filepath.Join(dir, "ref", "scores", "val.npy"))
@@ -1144,8 +1168,8 @@ func TestKillFinalize(t *testing.T) {
 	meta, _ := os.ReadFile(filepath.Join(f.dir, "store", "0", "meta.json"))
 	os.WriteFile(filepath.Join(f.dir, "store", "0", "meta.json"), bytes.Replace(meta, []byte(`"finalized": true`), []byte(`"finalized": false`), 1), 0o644)
 	rng := rand.New(rand.NewPCG(12, 12))
-	kills := killUntilDone(t, f.dir, []string{"finalize", "--config", cfg}, 3, false,
-		func() time.Duration { return time.Duration(float64(took) * (0.2 + 0.6*rng.Float64())) },
+	kills := killUntilDone(t, f.dir, []string{"finalize", "--config", cfg}, 3,
+		func() killPoint { return killPoint{after: time.Duration(float64(took) * (0.2 + 0.6*rng.Float64()))} },
 		func() {
 			if _, err := os.Stat(filepath.Join(f.dir, "store", "0", "features.npy")); err == nil {
 				t.Fatal("a killed finalize left a features.npy")
