@@ -60,7 +60,6 @@ func newCmdInspect(io *IOStreams, runF func(context.Context, *InspectOptions) er
 	return cmd
 }
 
-
 // inspectReport is what `trak inspect` finds; --format json prints it as
 // is, and the text form prints the same facts as a table.
 type inspectReport struct {
