@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,9 +224,6 @@ func runBatch(ctx context.Context, gradients func(context.Context, []int, []floa
 		err := gradients(ctx, batch, q[:len(batch)])
 		if err == nil {
 			acc.Finish(feats[:len(batch)*k], k)
-			if err := checkFinite(batch, feats[:len(batch)*k], k, q[:len(batch)]); err != nil {
-				return nil, skipped, err
-			}
 			return batch, skipped, rows.Put(batch, feats[:len(batch)*k], q[:len(batch)])
 		}
 		acc.Reset()
@@ -251,30 +247,6 @@ func runBatch(ctx context.Context, gradients func(context.Context, []int, []floa
 	return nil, skipped, nil
 }
 
-// checkFinite reports the first example of the batch whose features
-// (k values per example) or Q hold a NaN or an infinity. Such a row is
-// never stored: a non-finite feature would make every score NaN.
-func checkFinite(batch []int, feats []float32, k int, q []float32) error {
-	for b, row := range batch {
-		for _, v := range feats[b*k : (b+1)*k] {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return &NonFiniteError{Row: row, What: "features", Value: v}
-			}
-		}
-		if v := q[b]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return &NonFiniteError{Row: row, What: "Q", Value: v}
-		}
-	}
-	return nil
-}
-
-// NonFiniteError is a computed row that is not finite.
-type NonFiniteError struct {
-	Row   int
-	What  string // "features" or "Q"
-	Value float32
-}
-
-func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("example %d: its %s hold %v; nothing of it was stored (non-finite weights, or an example that makes the model overflow: check the checkpoint with trak inspect)", e.Row, e.What, e.Value)
-}
+// NonFiniteError is a computed row that is not finite; the store refuses
+// it (store.Rows.Put, store.Table.Put) before its flag is set.
+type NonFiniteError = store.NonFiniteError

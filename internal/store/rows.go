@@ -158,13 +158,11 @@ func (r *Rows) Put(rows []int, feats []float32, q []float32) error {
 	// A non-finite value would be trusted by every later step once its flag
 	// is set; refuse it here, where the example is known.
 	for j, i := range rows {
-		for c, v := range feats[j*r.k : (j+1)*r.k] {
-			if v-v != 0 {
-				return fmt.Errorf("%s row %d: feature %d is %g: the checkpoint gives a non-finite gradient for this example (a diverged or damaged checkpoint?)", r.feats.Path(), i, c, v)
-			}
+		if c, ok := firstNonFinite(feats[j*r.k : (j+1)*r.k]); ok {
+			return &NonFiniteError{Path: r.feats.Path(), Row: i, What: "features", Col: c, Value: feats[j*r.k+c]}
 		}
 		if r.q != nil && q[j]-q[j] != 0 {
-			return fmt.Errorf("%s row %d: the out-to-loss term is %g: the checkpoint gives a non-finite output for this example (a diverged or damaged checkpoint?)", r.q.Path(), i, q[j])
+			return &NonFiniteError{Path: r.q.Path(), Row: i, What: "Q", Value: q[j]}
 		}
 	}
 	lo, hi := rows[0], rows[len(rows)-1]+1
@@ -240,4 +238,36 @@ func (r *Rows) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NonFiniteError is a computed row that Put refused because it holds a NaN
+// or an infinity: once its flag were set, every later step would trust it
+// (a single NaN feature makes every score NaN). Nothing of the row is
+// stored.
+type NonFiniteError struct {
+	Path  string // the array the row was for
+	Row   int
+	What  string // "features", "Q" or "embeddings"
+	Col   int    // the value's column (0 for Q)
+	Value float32
+}
+
+func (e *NonFiniteError) Error() string {
+	switch e.What {
+	case "Q":
+		return fmt.Sprintf("%s row %d: the out-to-loss term is %g: the checkpoint gives a non-finite output for this example (a diverged or damaged checkpoint?)", e.Path, e.Row, e.Value)
+	case "embeddings":
+		return fmt.Sprintf("%s row %d: embedding value %d is %g: the checkpoint gives a non-finite embedding for this example (a diverged or damaged checkpoint?)", e.Path, e.Row, e.Col, e.Value)
+	}
+	return fmt.Sprintf("%s row %d: feature %d is %g: the checkpoint gives a non-finite gradient for this example (a diverged or damaged checkpoint?)", e.Path, e.Row, e.Col, e.Value)
+}
+
+// firstNonFinite returns the index of the first NaN or infinity of v.
+func firstNonFinite(v []float32) (int, bool) {
+	for i, x := range v {
+		if x-x != 0 { // NaN or ±Inf
+			return i, true
+		}
+	}
+	return 0, false
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,26 @@ func TestCheckNamesTrainFiles(t *testing.T) {
 	err := s.Check(Metadata{Task: "clip", TrainSize: 3, TrainFingerprint: "b", TrainData: "/new/train.csv"})
 	if err == nil || !strings.Contains(err.Error(), "train_fingerprint") || !strings.Contains(err.Error(), "/new/train.csv") || !strings.Contains(err.Error(), "/old/train.csv") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestTablePutRefusesNonFinite: an embedding row holding a NaN or an
+// infinity is refused, as a *NonFiniteError naming the array and row, and
+// is not marked done.
+func TestTablePutRefusesNonFinite(t *testing.T) {
+	s, _ := Create(t.TempDir(), testMeta())
+	s.AddModel(0, "c", "s")
+	tab, err := s.Table(0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	err = tab.Put([]int{1}, []float32{1, 2}, []float32{float32(math.Inf(-1)), 0})
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Row != 1 || nf.What != "embeddings" || nf.Col != 0 || !strings.Contains(err.Error(), "embeddings_text.npy row 1") {
+		t.Errorf("err = %v", err)
+	}
+	if tab.Done(1) {
+		t.Error("row marked done")
 	}
 }

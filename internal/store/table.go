@@ -66,6 +66,16 @@ func (t *Table) Put(rows []int, image, text []float32) error {
 		return nil
 	}
 	d := t.d
+	for j, i := range rows {
+		for _, a := range []struct {
+			f    *npy.File
+			data []float32
+		}{{t.image, image}, {t.text, text}} {
+			if c, ok := firstNonFinite(a.data[j*d : (j+1)*d]); ok {
+				return &NonFiniteError{Path: a.f.Path(), Row: i, What: "embeddings", Col: c, Value: a.data[j*d+c]}
+			}
+		}
+	}
 	im, tx := t.image.Float32s(), t.text.Float32s()
 	for j, i := range rows {
 		copy(im[i*d:(i+1)*d], image[j*d:(j+1)*d])

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/trak-dev/trak/internal/backend"
@@ -159,9 +158,6 @@ func EmbedTable(ctx context.Context, m *clipmodel.Model, d *Data, t *store.Table
 					good = append(good, r)
 				}
 			}
-			if err := checkFiniteRows(good, m.Config.EmbedDim, emb.Image, emb.Text); err != nil {
-				return err
-			}
 			if err := t.Put(good, emb.Image, emb.Text); err != nil {
 				return err
 			}
@@ -240,20 +236,4 @@ func (e *Examples) gradients(ctx context.Context, idx []int, q []float32, backwa
 		return nil
 	}
 	return backward(batch, grad)
-}
-
-// checkFiniteRows reports the first row (named by rows[i]) of any of the
-// row-major arrays (width values per row) that holds a NaN or an infinity:
-// such a row must never be marked done.
-func checkFiniteRows(rows []int, width int, arrays ...[]float32) error {
-	for _, a := range arrays {
-		for i, r := range rows {
-			for _, v := range a[i*width : (i+1)*width] {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return &featurize.NonFiniteError{Row: r, What: "embeddings", Value: v}
-				}
-			}
-		}
-	}
-	return nil
 }
