@@ -437,6 +437,12 @@ func strconvQuote(s string) string {
 	return strings.TrimSuffix(string(out), "\n")
 }
 
+// DataColumns is how c reads a data set (the data.* keys), in the form a
+// store records it.
+func (c Config) DataColumns() map[string]string {
+	return map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
+}
+
 // exactInt converts a config value to an int, refusing values that are not
 // whole numbers (64.5, "1e3x") rather than truncating them as cast does.
 func exactInt(v any) (int, error) {

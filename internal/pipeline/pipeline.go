@@ -154,7 +154,7 @@ func Score(ctx context.Context, t tasks.Task, st *store.Store, ids []int, s Sett
 		Workers:     c.Workers,
 		Progress:    s.Progress,
 		OnBad:       featurize.OnBadExample(c.OnBadExample),
-		DataColumns: map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn},
+		DataColumns: c.DataColumns(),
 	}
 	if job, err = t.Targets(c, s.Backend, st, job); err != nil {
 		return Scored{}, err

@@ -44,7 +44,7 @@ func (Task) TrainJob(c config.Config, b backend.Backend, job featurize.TrainJob)
 		}
 	}
 	s.Data = dataSpec(c, c.TrainData)
-	job.DataColumns = Columns(c)
+	job.DataColumns = c.DataColumns()
 	return s.TrainJob(job, c.OnBadExample == string(featurize.SkipBad))
 }
 
@@ -78,7 +78,7 @@ func (Task) Targets(c config.Config, b backend.Backend, st *store.Store, job sco
 		return s.TargetExamples(st, id, checkpoint, ds)
 	}
 	job.Digest = clipckpt.Digest
-	job.DataColumns = Columns(c)
+	job.DataColumns = c.DataColumns()
 	return job, nil
 }
 
@@ -110,11 +110,6 @@ func (Task) Fingerprint(path string, cols map[string]string) (string, error) {
 // checkpoint), a preset name, or an open_clip JSON file.
 func ModelConfig(s string) (*clipmodel.Config, error) { return clipmodel.LoadConfigOrPreset(s) }
 
-// Columns is how a config reads a data set, as the store records it.
-func Columns(c config.Config) map[string]string {
-	return map[string]string{"format": c.DataFormat, "image_column": c.ImageColumn, "caption_column": c.CaptionColumn}
-}
-
 // setup collects the CLIP settings of a config, with the model on backend
 // b; c.Workers is the number of threads (the pipeline resolves 0 to every
 // core).
@@ -139,7 +134,7 @@ func setup(c config.Config, b backend.Backend) (Setup, error) {
 
 // dataSpec describes the data set at path with the config's data keys.
 func dataSpec(c config.Config, path string) dataset.Spec {
-	return dataset.Spec{Path: path, Format: dataset.Format(c.DataFormat), ImageColumn: c.ImageColumn, CaptionColumn: c.CaptionColumn}
+	return columnSpec(path, c.DataColumns())
 }
 
 // columnSpec describes the data set at path read as recorded columns say.
