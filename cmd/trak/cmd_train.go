@@ -59,8 +59,8 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 			switch {
 			case opts.Data == "" || opts.Out == "" || opts.ModelConfig == "":
 				return usageErrorf("--data, --model-config and --out are required")
-			case opts.Opt.Epochs < 1 || opts.Opt.BatchSize < 2:
-				return usageErrorf("--epochs must be ≥ 1 and --batch-size ≥ 2")
+			case opts.Opt.Epochs < 0 || opts.Opt.BatchSize < 2:
+				return usageErrorf("--epochs must be ≥ 0 and --batch-size ≥ 2")
 			case opts.Opt.LR <= 0 || opts.Opt.WeightDecay < 0:
 				return usageErrorf("--lr must be positive and --weight-decay ≥ 0")
 			}
@@ -78,7 +78,7 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 	f.StringVar(&opts.ModelConfig, "model-config", "", "open_clip JSON config `file` or preset name")
 	f.StringVar(&opts.Out, "out", "", "Output `directory` for checkpoints, config and loss curve")
 	f.StringVar(&opts.VocabDir, "vocab-dir", "", "Folder with a Hugging Face vocab.json and merges.txt (default: built-in CLIP vocabulary)")
-	f.IntVar(&opts.Opt.Epochs, "epochs", 10, "Passes over the data")
+	f.IntVar(&opts.Opt.Epochs, "epochs", 10, "Passes over the data (0: save the initial weights as epoch_0.safetensors)")
 	f.IntVar(&opts.Opt.BatchSize, "batch-size", 32, "Pairs per step (the contrastive loss compares them with each other)")
 	f.Float64Var(&opts.Opt.LR, "lr", 1e-3, "Peak learning rate")
 	f.Float64Var(&opts.Opt.WeightDecay, "weight-decay", 0.1, "AdamW weight decay (matrices only)")
@@ -121,6 +121,16 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	}
 	if err := clipckpt.WriteHubConfig(filepath.Join(opts.Out, "open_clip_config.json"), cfg, data.Transform); err != nil {
 		return err
+	}
+	if opts.Opt.Epochs == 0 {
+		// The initial weights alone: a checkpoint of an untrained model, for
+		// benchmarks and for attributions of the starting point.
+		path := filepath.Join(opts.Out, "epoch_0.safetensors")
+		if err := train.Save(m, path); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "saved %s (initial weights, --epochs 0)\n", path)
+		return nil
 	}
 	load := func(ctx context.Context, idx []int) (clip.Batch, error) {
 		rows := make([]int, len(idx))

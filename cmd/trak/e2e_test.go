@@ -1216,6 +1216,21 @@ func TestTrain(t *testing.T) {
 	}
 	cfg := writeFile(t, dir, "run.yaml", "task: clip\ntrain_data: train.csv\nprojector:\n  dim: 16\nsim_batch_size: 5\n")
 	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "store", "--checkpoint", filepath.Join("a", "epoch_3.safetensors"))
+
+	// --epochs 0 saves the initial weights alone, without a step: the same
+	// seed gives the same file, and it featurizes like any checkpoint.
+	for _, out := range []string{"init1", "init2"} {
+		_, errOut, code := trak(t, dir, "train", "--data", "train.csv", "--model-config", "model.json", "--out", out, "--epochs", "0", "--batch-size", "8", "--seed", "4")
+		if code != 0 || !strings.Contains(errOut, "epoch_0.safetensors") {
+			t.Fatalf("train --epochs 0: exit %d\n%s", code, errOut)
+		}
+	}
+	i1, _ := os.ReadFile(filepath.Join(dir, "init1", "epoch_0.safetensors"))
+	i2, _ := os.ReadFile(filepath.Join(dir, "init2", "epoch_0.safetensors"))
+	if len(i1) == 0 || !bytes.Equal(i1, i2) || bytes.Equal(i1, a) {
+		t.Error("--epochs 0: the initial weights differ between runs of one seed, or equal the trained ones")
+	}
+	mustTrak(t, dir, "featurize", "--config", cfg, "--save-dir", "store", "--model-id", "1", "--checkpoint", filepath.Join("init1", "epoch_0.safetensors"))
 }
 
 // TestDoctorAndDevice: doctor describes the machine; --device cuda on a
