@@ -1,0 +1,334 @@
+package gemm
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// Kernel names a micro-kernel implementation.
+type Kernel string
+
+// The kernels this package knows. Which ones a CPU can run is Available().
+const (
+	AVX512  Kernel = "avx512"
+	AVX2    Kernel = "avx2"
+	Generic Kernel = "generic"
+)
+
+// KC is the length of the K blocks the numeric contract is defined over (see
+// the package doc). It is part of what a result means, not a tuning knob:
+// changing it changes results in the last bits.
+const KC = 256
+
+// Cache blocking of the packed path. Unlike KC these do not affect results.
+// MC·KC floats of packed A (144 KiB) stay in the 512 KiB L2 of a Zen 3 core;
+// KC·NC floats of packed B live in L3.
+const (
+	mcBlock = 144 // multiple of every kernel's mr
+	ncBlock = 2048
+)
+
+// minParallelWork is the m·n·k below which a product runs on the calling
+// goroutine: starting and joining goroutines costs a few microseconds, which
+// is what a product of this size takes on one core.
+const minParallelWork = 1 << 18
+
+// impl is a runnable micro-kernel: it multiplies an mr×kc packed A panel by a
+// kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
+// ascending l with a float32 FMA, then sets c = fma(alpha, acc, c) for the
+// whole tile (c holds mr rows of nr floats, ldc apart).
+type impl struct {
+	mr, nr int
+	micro  func(kc int, a, b, c []float32, ldc int, alpha float32)
+}
+
+// Available returns the kernels this CPU can run, best first. Generic is
+// always last. AVX512 is listed only when the CPU has it and its one-time
+// self-check against Generic passed.
+func Available() []Kernel {
+	var ks []Kernel
+	if hasAVX512() && avx512SelfCheck() == nil {
+		ks = append(ks, AVX512)
+	}
+	if hasAVX2() {
+		ks = append(ks, AVX2)
+	}
+	return append(ks, Generic)
+}
+
+// Best returns the fastest kernel this CPU can run.
+func Best() Kernel { return Available()[0] }
+
+// ParseKernel maps a user-supplied name to a kernel this CPU can run. "" and
+// "auto" select Best().
+func ParseKernel(s string) (Kernel, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || s == "auto" {
+		return Best(), nil
+	}
+	avail := Available()
+	for _, k := range avail {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	names := make([]string, len(avail))
+	for i, k := range avail {
+		names[i] = string(k)
+	}
+	switch Kernel(s) {
+	case AVX512, AVX2, Generic:
+		return "", fmt.Errorf("gemm: kernel %q is not available on this CPU (available: %s)", s, strings.Join(names, ", "))
+	}
+	return "", fmt.Errorf("gemm: unknown kernel %q (available: auto, %s)", s, strings.Join(names, ", "))
+}
+
+// Gemm multiplies float32 matrices with one kernel and a fixed number of
+// threads. It is immutable after New and safe for concurrent use.
+type Gemm struct {
+	kernel  Kernel
+	threads int
+	im      impl
+	pool    *sync.Pool // of *workspace
+}
+
+// New returns a Gemm running kernel k on up to threads goroutines
+// (threads ≤ 0 means runtime.NumCPU()). It fails when k is unknown or this
+// CPU cannot run it.
+func New(k Kernel, threads int) (*Gemm, error) {
+	im, err := lookup(k)
+	if err != nil {
+		return nil, err
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return &Gemm{kernel: k, threads: threads, im: im, pool: &sync.Pool{}}, nil
+}
+
+func lookup(k Kernel) (impl, error) {
+	switch k {
+	case Generic:
+		return genericImpl, nil
+	case AVX2:
+		if !hasAVX2() {
+			return impl{}, fmt.Errorf("gemm: kernel avx2 needs AVX2 and FMA, which this CPU lacks")
+		}
+		return avx2Impl, nil
+	case AVX512:
+		if !hasAVX512() {
+			return impl{}, fmt.Errorf("gemm: kernel avx512 needs AVX-512 F, which this CPU lacks")
+		}
+		if err := avx512SelfCheck(); err != nil {
+			return impl{}, err
+		}
+		return avx512Impl, nil
+	}
+	return impl{}, fmt.Errorf("gemm: unknown kernel %q", string(k))
+}
+
+// Kernel returns the kernel g runs.
+func (g *Gemm) Kernel() Kernel { return g.kernel }
+
+// Threads returns the most goroutines one Sgemm call of g uses.
+func (g *Gemm) Threads() int { return g.threads }
+
+// workspace holds one goroutine's packing buffers. The tile is where edge
+// tiles of C are staged so the kernel always runs on a full mr×nr tile.
+type workspace struct {
+	a, b, tile []float32
+}
+
+func (g *Gemm) getWorkspace(kc, mc, nc int) *workspace {
+	ws, _ := g.pool.Get().(*workspace)
+	if ws == nil {
+		ws = &workspace{}
+	}
+	mr, nr := g.im.mr, g.im.nr
+	if need := kc * roundUp(mc, mr); cap(ws.a) < need {
+		ws.a = make([]float32, need)
+	}
+	if need := kc * roundUp(nc, nr); cap(ws.b) < need {
+		ws.b = make([]float32, need)
+	}
+	if cap(ws.tile) < mr*nr {
+		ws.tile = make([]float32, mr*nr)
+	}
+	return ws
+}
+
+// problem is one Sgemm call's operands.
+type problem struct {
+	tA, tB        bool
+	m, n, k       int
+	alpha, beta   float32
+	a, b, c       []float32
+	lda, ldb, ldc int
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C in row-major storage, where
+// op(X) is Xᵀ when the matching flag is set. A is m×k (k×m when tA) with rows
+// lda apart, B is k×n (n×k when tB) with rows ldb apart and C is m×n with rows
+// ldc apart. beta == 0 means C is only written, never read. With k == 0 the
+// result is C = beta·C. Results follow the numeric contract in the package
+// doc. Sgemm panics when a size is negative, a leading dimension is smaller
+// than its row length or a slice is too short.
+func (g *Gemm) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if tA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB {
+		br, bc = n, k
+	}
+	checkMatrix("A", ar, ac, a, lda, m, n, k)
+	checkMatrix("B", br, bc, b, ldb, m, n, k)
+	checkMatrix("C", m, n, c, ldc, m, n, k)
+	if m == 0 || n == 0 {
+		return
+	}
+	p := &problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	g.run(p)
+}
+
+func checkMatrix(name string, rows, cols int, x []float32, ld, m, n, k int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): ld%s=%d is less than %s's row length %d", m, n, k, strings.ToLower(name), ld, name, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(x) < need {
+		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): %s is %d×%d with ld%s=%d and needs %d elements, has %d", m, n, k, name, rows, cols, strings.ToLower(name), ld, need, len(x)))
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// run splits C into one rectangle per goroutine. Every rectangle is computed
+// with the whole K range, so the split changes nothing in the arithmetic.
+func (g *Gemm) run(p *problem) {
+	mr, nr := g.im.mr, g.im.nr
+	threads := g.threads
+	if work := p.m * p.n * max(p.k, 1); work < minParallelWork {
+		threads = 1
+	}
+	// Split the longer side; each part is a whole number of tiles so that no
+	// tile is cut in two (which would only cost speed, not change results).
+	var parts [][4]int
+	if threads > 1 && p.m >= p.n {
+		tiles := (p.m + mr - 1) / mr
+		t := min(threads, tiles)
+		for i := range t {
+			i0, i1 := tiles*i/t*mr, min(tiles*(i+1)/t*mr, p.m)
+			if i0 < i1 {
+				parts = append(parts, [4]int{i0, i1, 0, p.n})
+			}
+		}
+	} else if threads > 1 {
+		tiles := (p.n + nr - 1) / nr
+		t := min(threads, tiles)
+		for j := range t {
+			j0, j1 := tiles*j/t*nr, min(tiles*(j+1)/t*nr, p.n)
+			if j0 < j1 {
+				parts = append(parts, [4]int{0, p.m, j0, j1})
+			}
+		}
+	}
+	if len(parts) <= 1 {
+		g.block(p, 0, p.m, 0, p.n)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, r := range parts[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.block(p, r[0], r[1], r[2], r[3])
+		}()
+	}
+	r := parts[0]
+	g.block(p, r[0], r[1], r[2], r[3])
+	wg.Wait()
+}
+
+// block computes C[i0:i1, j0:j1] with the GotoBLAS loop nest: K blocks in
+// ascending order outside the row blocks, so every element of C receives its
+// K blocks in ascending order as the contract requires.
+func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
+	scaleC(p, i0, i1, j0, j1)
+	if p.k == 0 {
+		return
+	}
+	ws := g.getWorkspace(min(KC, p.k), min(mcBlock, i1-i0), min(ncBlock, j1-j0))
+	defer g.pool.Put(ws)
+	for jc := j0; jc < j1; jc += ncBlock {
+		nc := min(ncBlock, j1-jc)
+		for pc := 0; pc < p.k; pc += KC {
+			kc := min(KC, p.k-pc)
+			packB(ws.b, p, pc, kc, jc, nc, g.im.nr)
+			for ic := i0; ic < i1; ic += mcBlock {
+				mc := min(mcBlock, i1-ic)
+				packA(ws.a, p, ic, mc, pc, kc, g.im.mr)
+				g.macro(ws, p, ic, mc, jc, nc, kc)
+			}
+		}
+	}
+}
+
+// scaleC applies beta once, before any K block is added: c = beta·c, or 0 when
+// beta == 0 so that whatever C held (NaN included) is never read.
+func scaleC(p *problem, i0, i1, j0, j1 int) {
+	if p.beta == 1 {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		row := p.c[i*p.ldc+j0 : i*p.ldc+j1]
+		if p.beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] = float32(p.beta * row[j])
+		}
+	}
+}
+
+// macro runs the micro-kernel over one packed mc×kc block of A and kc×nc block
+// of B. Tiles that stick out of C are computed in full on a staging tile and
+// only their valid part is copied back: the padding in the packed panels is
+// zero, so the valid elements see exactly the operations of a full tile.
+func (g *Gemm) macro(ws *workspace, p *problem, ic, mc, jc, nc, kc int) {
+	mr, nr := g.im.mr, g.im.nr
+	micro := g.im.micro
+	alpha := p.alpha
+	c, ldc := p.c, p.ldc
+	tile := ws.tile[:mr*nr]
+	for jr := 0; jr < nc; jr += nr {
+		bp := ws.b[jr*kc : jr*kc+nr*kc]
+		nv := min(nr, nc-jr)
+		for ir := 0; ir < mc; ir += mr {
+			ap := ws.a[ir*kc : ir*kc+mr*kc]
+			mv := min(mr, mc-ir)
+			off := (ic+ir)*ldc + jc + jr
+			if mv == mr && nv == nr {
+				micro(kc, ap, bp, c[off:], ldc, alpha)
+				continue
+			}
+			clear(tile)
+			for i := range mv {
+				copy(tile[i*nr:i*nr+nv], c[off+i*ldc:off+i*ldc+nv])
+			}
+			micro(kc, ap, bp, tile, nr, alpha)
+			for i := range mv {
+				copy(c[off+i*ldc:off+i*ldc+nv], tile[i*nr:i*nr+nv])
+			}
+		}
+	}
+}

@@ -1,0 +1,34 @@
+package gemm
+
+const (
+	genericMR = 6
+	genericNR = 16
+)
+
+var genericImpl = impl{mr: genericMR, nr: genericNR, micro: microGeneric}
+
+// microGeneric is the portable micro-kernel. It performs, element by element,
+// the same float32 FMAs in the same order as the assembly kernels, using the
+// software fma32, so its results are bit-identical to theirs.
+func microGeneric(kc int, a, b, c []float32, ldc int, alpha float32) {
+	const mr, nr = genericMR, genericNR
+	var acc [mr * nr]float32
+	a = a[:kc*mr]
+	b = b[:kc*nr]
+	for l := range kc {
+		ap := a[l*mr : l*mr+mr]
+		bp := b[l*nr : l*nr+nr]
+		for i, ai := range ap {
+			row := acc[i*nr : i*nr+nr]
+			for j, bj := range bp {
+				row[j] = fma32(ai, bj, row[j])
+			}
+		}
+	}
+	for i := range mr {
+		cr := c[i*ldc : i*ldc+nr]
+		for j := range cr {
+			cr[j] = fma32(alpha, acc[i*nr+j], cr[j])
+		}
+	}
+}
