@@ -18,6 +18,10 @@ func packA(dst []float32, p *problem, ic, mc, pc, kc, mr int) {
 			}
 			continue
 		}
+		if mv == 6 && mr == 6 {
+			packA6(panel, a, (ic+ir)*lda+pc, lda, kc)
+			continue
+		}
 		if mv < mr {
 			clear(panel)
 		}
@@ -34,6 +38,24 @@ func packA(dst []float32, p *problem, ic, mc, pc, kc, mr int) {
 // nr columns, each stored l-major. Columns past nc are zero.
 func packB(dst []float32, p *problem, pc, kc, jc, nc, nr int) {
 	b, ldb := p.b, p.ldb
+	if !p.tB && nr == 16 {
+		// Row by row: B is read sequentially and every store fills a whole
+		// cache line of a panel. Walking panel by panel instead reads 64
+		// bytes from each of kc rows, which thrashes the TLB on wide B.
+		full := nc / 16 * 16
+		for l := range kc {
+			row := b[(pc+l)*ldb+jc : (pc+l)*ldb+jc+nc]
+			for jr := 0; jr < full; jr += 16 {
+				*(*[16]float32)(dst[jr*kc+l*16:]) = *(*[16]float32)(row[jr:])
+			}
+			if full < nc {
+				d := dst[full*kc+l*16 : full*kc+l*16+16]
+				copy(d, row[full:])
+				clear(d[nc-full:])
+			}
+		}
+		return
+	}
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : jr*kc+nr*kc]
 		nv := min(nr, nc-jr)
@@ -56,5 +78,22 @@ func packB(dst []float32, p *problem, pc, kc, jc, nc, nr int) {
 				panel[l*nr+j] = v
 			}
 		}
+	}
+}
+
+// packA6 interleaves six rows of A (starting at a[off], lda apart) into an
+// l-major panel. Slicing every row to kc up front lets the compiler drop the
+// bounds checks in the loop.
+func packA6(panel, a []float32, off, lda, kc int) {
+	r0 := a[off : off+kc]
+	r1 := a[off+lda : off+lda+kc]
+	r2 := a[off+2*lda : off+2*lda+kc]
+	r3 := a[off+3*lda : off+3*lda+kc]
+	r4 := a[off+4*lda : off+4*lda+kc]
+	r5 := a[off+5*lda : off+5*lda+kc]
+	panel = panel[:6*kc]
+	for l := range kc {
+		d := (*[6]float32)(panel[l*6:])
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
 	}
 }
