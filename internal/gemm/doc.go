@@ -1,0 +1,50 @@
+// Package gemm multiplies float32 matrices: C = alpha·op(A)·op(B) + beta·C,
+// row-major, op(X) = X or Xᵀ, in Go assembly on amd64 and in pure Go
+// elsewhere, without cgo.
+//
+// # Numeric contract
+//
+// Every result is defined exactly, so it is reproducible bit for bit. Let
+// fma32(x, y, z) be x·y+z rounded once to float32 (round to nearest even).
+// K is cut into blocks of KC = 256 (a constant, part of the definition). For
+// each element c_ij:
+//
+//	c := 0 if beta == 0 (C is not read), else float32(beta·c_ij)
+//	for each K block q = [q0, q1) in ascending order:
+//		t := +0
+//		for l := q0; l < q1; l++ { t = fma32(op(A)_il, op(B)_lj, t) }
+//		c = fma32(alpha, t, c)
+//	c_ij = c
+//
+// With k == 0 this leaves c_ij = beta·c_ij (0 when beta == 0). There are no
+// special cases for alpha == 0 or beta == 1 beyond what the formula gives.
+// Consequently a row of C depends only on its row of op(A), on op(B), on its
+// row of C, alpha and beta: never on m, n, the row's position, the leading
+// dimensions, the number of threads or the kernel. Which elements are NaN is
+// part of the contract; the NaN payload is not (hardware and Go pick payloads
+// differently).
+//
+// # Kernels
+//
+// AVX2 is a 6×16 micro-kernel in assembly (twelve ymm accumulators, one
+// VFMADD231PS per accumulator and l). Generic is the same algorithm in Go with
+// a software fma32 that is correctly rounded (round to odd in float64, then to
+// float32), so it gives the same bits as the hardware; it is the fallback on
+// CPUs without AVX2+FMA and on other architectures. AVX512 is reserved: no
+// AVX-512 kernel is built yet, so it is never available.
+//
+// All kernels share one GotoBLAS-style driver: op(B) is packed into
+// zero-padded panels of NR columns per K block, op(A) into zero-padded panels
+// of MR rows per K block and row block, and the micro-kernel runs over full
+// MR×NR tiles only (edge tiles are computed on a staging tile whose padding
+// the zeros make harmless), which is why edges follow the contract too.
+//
+// # Threads
+//
+// A Gemm splits C into at most Threads() rectangles of whole tiles, along
+// its longer side, one goroutine each; K is never split, so threading cannot
+// change results. Products with m·n·k below 2^18 run on the calling goroutine.
+// Packing buffers come from a sync.Pool owned by the Gemm. A Gemm is
+// immutable and safe for concurrent use. The package reads no environment:
+// choosing a kernel (ParseKernel) is the caller's business.
+package gemm
