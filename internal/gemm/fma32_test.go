@@ -47,20 +47,17 @@ func sameFloat(x, y float32) bool {
 // midpoint, which is where a naive float64 computation rounds wrongly.
 func midpointCase(rng *rand.Rand) (a, b, c float32) {
 	var h int // exponent of half an ulp of c
-	for {
-		if rng.IntN(8) == 0 {
-			// c subnormal or zero: the float32 grid there is 2^-149.
-			c = math.Float32frombits(rng.Uint32N(1 << 23))
-			h = -150
-		} else {
-			e := rng.IntN(254) + 1 // biased exponent of a normal c
-			c = math.Float32frombits(uint32(e)<<23 | rng.Uint32N(1<<23))
-			h = e - 127 - 24
-		}
-		if rng.IntN(2) == 0 {
-			c = -c
-		}
-		break
+	if rng.IntN(8) == 0 {
+		// c subnormal or zero: the float32 grid there is 2^-149.
+		c = math.Float32frombits(rng.Uint32N(1 << 23))
+		h = -150
+	} else {
+		e := rng.IntN(254) + 1 // biased exponent of a normal c
+		c = math.Float32frombits(uint32(e)<<23 | rng.Uint32N(1<<23))
+		h = e - 127 - 24
+	}
+	if rng.IntN(2) == 0 {
+		c = -c
 	}
 	lo, hi := max(-126, h-127), min(127, h+126)
 	if lo > hi {
@@ -108,7 +105,7 @@ func TestFMA32Exact(t *testing.T) {
 		}
 	}
 	n := 400000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 40000
 	}
 	for range n {
@@ -144,7 +141,7 @@ func TestFMA32Hardware(t *testing.T) {
 	c := make([]float32, 96)
 	want := make([]float32, 96)
 	calls := 60000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		calls = 6000
 	}
 	for call := range calls {
