@@ -8,6 +8,12 @@ func packA(dst []float32, p *problem, ic, mc, pc, kc, mr int) {
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : ir*kc+mr*kc]
 		mv := min(mr, mc-ir)
+		if p.tA && mv == 6 && mr == 6 {
+			for l := range kc {
+				*(*[6]float32)(panel[l*6:]) = *(*[6]float32)(a[(pc+l)*lda+ic+ir:])
+			}
+			continue
+		}
 		if p.tA {
 			// op(A)[i][l] = a[l*lda+i]: the mr values of one l are contiguous.
 			for l := range kc {
@@ -69,6 +75,10 @@ func packB(dst []float32, p *problem, pc, kc, jc, nc, nr int) {
 			continue
 		}
 		// op(B)[l][j] = b[j*ldb+l]
+		if nv == 16 && nr == 16 {
+			packBT16(panel, b, (jc+jr)*ldb+pc, ldb, kc)
+			continue
+		}
 		if nv < nr {
 			clear(panel)
 		}
@@ -95,5 +105,33 @@ func packA6(panel, a []float32, off, lda, kc int) {
 	for l := range kc {
 		d := (*[6]float32)(panel[l*6:])
 		d[0], d[1], d[2], d[3], d[4], d[5] = r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
+	}
+}
+
+// packBT16 gathers sixteen rows of a transposed B (columns of op(B)), starting
+// at b[off], ldb apart, into an l-major panel. Every row is resliced to the
+// same length so the compiler can drop the bounds checks in the loop.
+func packBT16(panel, b []float32, off, ldb, kc int) {
+	n := kc
+	r0 := b[off+0*ldb:][:n]
+	r1 := b[off+1*ldb:][:n]
+	r2 := b[off+2*ldb:][:n]
+	r3 := b[off+3*ldb:][:n]
+	r4 := b[off+4*ldb:][:n]
+	r5 := b[off+5*ldb:][:n]
+	r6 := b[off+6*ldb:][:n]
+	r7 := b[off+7*ldb:][:n]
+	r8 := b[off+8*ldb:][:n]
+	r9 := b[off+9*ldb:][:n]
+	r10 := b[off+10*ldb:][:n]
+	r11 := b[off+11*ldb:][:n]
+	r12 := b[off+12*ldb:][:n]
+	r13 := b[off+13*ldb:][:n]
+	r14 := b[off+14*ldb:][:n]
+	r15 := b[off+15*ldb:][:n]
+	panel = panel[:16*kc]
+	for l := range r0 {
+		d := (*[16]float32)(panel[l*16:])
+		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = r0[l], r1[l], r2[l], r3[l], r4[l], r5[l], r6[l], r7[l], r8[l], r9[l], r10[l], r11[l], r12[l], r13[l], r14[l], r15[l]
 	}
 }
