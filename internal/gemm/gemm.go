@@ -37,11 +37,13 @@ const minParallelWork = 1 << 18
 
 // impl is a runnable micro-kernel: it multiplies an mr×kc packed A panel by a
 // kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
-// ascending l with a float32 FMA, then sets c = fma(alpha, acc, c) for the
-// whole tile (c holds mr rows of nr floats, ldc apart).
+// ascending l with a float32 FMA, then sets c = fma(alpha, acc, c0) on the
+// mv×nv top-left corner of the tile at c (rows ldc apart), where c0 is 0
+// (mode 0), c (mode 1) or float32(beta·c) (mode 2). It neither reads nor
+// writes C outside that corner.
 type impl struct {
 	mr, nr int
-	micro  func(kc int, a, b, c []float32, ldc int, alpha float32)
+	micro  func(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int)
 }
 
 // Available returns the kernels this CPU can run, best first. Generic is
@@ -135,10 +137,9 @@ func (g *Gemm) Kernel() Kernel { return g.kernel }
 // Threads returns the most goroutines one Sgemm call of g uses.
 func (g *Gemm) Threads() int { return g.threads }
 
-// workspace holds one goroutine's packing buffers. The tile is where edge
-// tiles of C are staged so the kernel always runs on a full mr×nr tile.
+// workspace holds one goroutine's packing buffers.
 type workspace struct {
-	a, b, tile []float32
+	a, b []float32
 }
 
 func (g *Gemm) getWorkspace(kc, mc, nc int) *workspace {
@@ -152,9 +153,6 @@ func (g *Gemm) getWorkspace(kc, mc, nc int) *workspace {
 	}
 	if need := kc * roundUp(nc, nr); cap(ws.b) < need {
 		ws.b = make([]float32, need)
-	}
-	if cap(ws.tile) < mr*nr {
-		ws.tile = make([]float32, mr*nr)
 	}
 	return ws
 }
@@ -262,9 +260,18 @@ func (g *Gemm) run(p *problem) {
 // ascending order outside the row blocks, so every element of C receives its
 // K blocks in ascending order as the contract requires.
 func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
-	scaleC(p, i0, i1, j0, j1)
 	if p.k == 0 {
+		scaleC(p, i0, i1, j0, j1)
 		return
+	}
+	// beta is applied by the first K block, inside the kernel, so C is
+	// traversed once per K block and, with beta == 0, never read.
+	first := 2
+	switch p.beta {
+	case 0:
+		first = 0
+	case 1:
+		first = 1
 	}
 	ws := g.getWorkspace(min(KC, p.k), min(mcBlock, i1-i0), min(ncBlock, j1-j0))
 	defer g.pool.Put(ws)
@@ -276,7 +283,11 @@ func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += mcBlock {
 				mc := min(mcBlock, i1-ic)
 				packA(ws.a, p, ic, mc, pc, kc, g.im.mr)
-				g.macro(ws, p, ic, mc, jc, nc, kc)
+				mode := 1
+				if pc == 0 {
+					mode = first
+				}
+				g.macro(ws, p, ic, mc, jc, nc, kc, mode)
 			}
 		}
 	}
@@ -301,34 +312,21 @@ func scaleC(p *problem, i0, i1, j0, j1 int) {
 }
 
 // macro runs the micro-kernel over one packed mc×kc block of A and kc×nc block
-// of B. Tiles that stick out of C are computed in full on a staging tile and
-// only their valid part is copied back: the padding in the packed panels is
-// zero, so the valid elements see exactly the operations of a full tile.
-func (g *Gemm) macro(ws *workspace, p *problem, ic, mc, jc, nc, kc int) {
+// of B. Edge tiles run the full tile arithmetic on zero padding and update
+// only their valid corner, so their elements see exactly the operations of a
+// full tile.
+func (g *Gemm) macro(ws *workspace, p *problem, ic, mc, jc, nc, kc, mode int) {
 	mr, nr := g.im.mr, g.im.nr
 	micro := g.im.micro
-	alpha := p.alpha
+	alpha, beta := p.alpha, p.beta
 	c, ldc := p.c, p.ldc
-	tile := ws.tile[:mr*nr]
 	for jr := 0; jr < nc; jr += nr {
 		bp := ws.b[jr*kc : jr*kc+nr*kc]
 		nv := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
 			ap := ws.a[ir*kc : ir*kc+mr*kc]
 			mv := min(mr, mc-ir)
-			off := (ic+ir)*ldc + jc + jr
-			if mv == mr && nv == nr {
-				micro(kc, ap, bp, c[off:], ldc, alpha)
-				continue
-			}
-			clear(tile)
-			for i := range mv {
-				copy(tile[i*nr:i*nr+nv], c[off+i*ldc:off+i*ldc+nv])
-			}
-			micro(kc, ap, bp, tile, nr, alpha)
-			for i := range mv {
-				copy(c[off+i*ldc:off+i*ldc+nv], tile[i*nr:i*nr+nv])
-			}
+			micro(kc, ap, bp, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
 		}
 	}
 }

@@ -2,30 +2,51 @@
 
 package gemm
 
-import "golang.org/x/sys/cpu"
+//go:generate go run gen_kernels.go
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/cpu"
+)
 
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 
-// hasAVX512 reports the features kernel_avx512_amd64.s uses.
-func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasFMA }
+// hasAVX512 reports the features kernel_avx512_amd64.s uses: every
+// instruction in it is AVX-512 F (the FMAs are EVEX forms, which F covers).
+func hasAVX512() bool { return cpu.X86.HasAVX512F }
 
-var avx2Impl = impl{mr: 6, nr: 16, micro: microAVX2}
+var (
+	avx2Impl   = impl{mr: 6, nr: 16, micro: microAVX2}
+	avx512Impl = impl{mr: 6, nr: 32, micro: microAVX512}
+)
 
-// kernelAVX2 is the 6×16 AVX2+FMA micro-kernel of kernel_avx2_amd64.s. It
-// reads kc·6 floats at a and kc·16 at b and updates 6 rows of 16 floats at c,
-// ldc floats apart.
+// The assembly kernels multiply a packed 6×kc A panel (6 floats per l) by a
+// packed kc×nr B panel (nr floats per l) and update the mv×nv corner of the
+// tile at c, rows ldc floats apart: c = fma(alpha, t, c0) with c0 = 0
+// (mode 0), c (mode 1) or float32(beta·c) (mode 2). Nothing outside that
+// corner is read or written.
 //
 //go:noescape
-func kernelAVX2(a, b, c *float32, kc, ldc int, alpha float32)
+func kernelAVX2(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode int)
 
-func microAVX2(kc int, a, b, c []float32, ldc int, alpha float32) {
-	// The slicing is the bounds check the assembly cannot do.
-	_ = a[kc*6-1]
-	_ = b[kc*16-1]
-	_ = c[5*ldc+15]
-	kernelAVX2(&a[0], &b[0], &c[0], kc, ldc, alpha)
+//go:noescape
+func kernelAVX512(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode int)
+
+func microAVX2(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+	checkMicro(kc, a, b, c, ldc, mv, nv, 6, 16)
+	kernelAVX2(&a[0], &b[0], &c[0], kc, ldc, mv, nv, alpha, beta, mode)
 }
 
-// avx512Impl is unset until an AVX-512 kernel exists; hasAVX512 alone never
-// makes it selectable (see avx512SelfCheck).
-var avx512Impl impl
+func microAVX512(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+	checkMicro(kc, a, b, c, ldc, mv, nv, 6, 32)
+	kernelAVX512(&a[0], &b[0], &c[0], kc, ldc, mv, nv, alpha, beta, mode)
+}
+
+// checkMicro is the bounds check the assembly cannot do. The driver never
+// fails it; it guards memory safety, not the caller's input.
+func checkMicro(kc int, a, b, c []float32, ldc, mv, nv, mr, nr int) {
+	if kc < 1 || mv < 1 || mv > mr || nv < 1 || nv > nr || len(a) < kc*mr || len(b) < kc*nr || len(c) < (mv-1)*ldc+nv {
+		panic(fmt.Sprintf("gemm: micro-kernel %d×%d: bad call kc=%d mv=%d nv=%d ldc=%d len(a)=%d len(b)=%d len(c)=%d", mr, nr, kc, mv, nv, ldc, len(a), len(b), len(c)))
+	}
+}

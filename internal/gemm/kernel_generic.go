@@ -10,7 +10,7 @@ var genericImpl = impl{mr: genericMR, nr: genericNR, micro: microGeneric}
 // microGeneric is the portable micro-kernel. It performs, element by element,
 // the same float32 FMAs in the same order as the assembly kernels, using the
 // software fma32, so its results are bit-identical to theirs.
-func microGeneric(kc int, a, b, c []float32, ldc int, alpha float32) {
+func microGeneric(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
 	const mr, nr = genericMR, genericNR
 	var acc [mr * nr]float32
 	a = a[:kc*mr]
@@ -18,17 +18,24 @@ func microGeneric(kc int, a, b, c []float32, ldc int, alpha float32) {
 	for l := range kc {
 		ap := a[l*mr : l*mr+mr]
 		bp := b[l*nr : l*nr+nr]
-		for i, ai := range ap {
+		for i, ai := range ap[:mv] {
 			row := acc[i*nr : i*nr+nr]
-			for j, bj := range bp {
+			for j, bj := range bp[:nv] {
 				row[j] = fma32(ai, bj, row[j])
 			}
 		}
 	}
-	for i := range mr {
-		cr := c[i*ldc : i*ldc+nr]
+	for i := range mv {
+		cr := c[i*ldc : i*ldc+nv]
 		for j := range cr {
-			cr[j] = fma32(alpha, acc[i*nr+j], cr[j])
+			var c0 float32
+			switch mode {
+			case 1:
+				c0 = cr[j]
+			case 2:
+				c0 = float32(beta * cr[j])
+			}
+			cr[j] = fma32(alpha, acc[i*nr+j], c0)
 		}
 	}
 }
