@@ -27,17 +27,24 @@
 // # Kernels
 //
 // AVX2 is a 6×16 micro-kernel in assembly (twelve ymm accumulators, one
-// VFMADD231PS per accumulator and l). Generic is the same algorithm in Go with
-// a software fma32 that is correctly rounded (round to odd in float64, then to
-// float32), so it gives the same bits as the hardware; it is the fallback on
-// CPUs without AVX2+FMA and on other architectures. AVX512 is reserved: no
-// AVX-512 kernel is built yet, so it is never available.
+// VFMADD231PS per accumulator and l). AVX512 is the same kernel on zmm
+// registers, 6×32, generated from the same template (gen_kernels.go); the
+// development machines cannot run it, so the first New(AVX512) in a process
+// runs a self-check that compares it bit for bit with Generic on products
+// with partial K blocks, edge tiles and every transpose and beta mode, and
+// makes it unavailable (New fails, Best falls back to AVX2) if any bit
+// differs. Generic is the same algorithm in Go with a software fma32 that is
+// correctly rounded (round to odd in float64, then to float32), so it gives
+// the same bits as the hardware; it is the fallback on CPUs without AVX2+FMA
+// and on other architectures, and is two orders of magnitude slower.
 //
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
 // zero-padded panels of NR columns per K block, op(A) into zero-padded panels
-// of MR rows per K block and row block, and the micro-kernel runs over full
-// MR×NR tiles only (edge tiles are computed on a staging tile whose padding
-// the zeros make harmless), which is why edges follow the contract too.
+// of MR rows per K block and row block, and the micro-kernel always does the
+// arithmetic of a full MR×NR tile; on edge tiles it reads and writes only
+// the valid part of C (masked loads and stores) and the zero padding feeds
+// the rest, so edge elements follow the contract like all others. beta is
+// applied by the first K block's update, so with beta == 0 C is never read.
 //
 // # Threads
 //

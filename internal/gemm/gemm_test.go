@@ -342,3 +342,36 @@ func TestParseKernel(t *testing.T) {
 		t.Errorf("Available() = %v; Generic must come last", Available())
 	}
 }
+
+// TestAVX512SelfCheck: on a CPU with AVX-512 the kernel must pass its
+// self-check (a failure there is a bug, not a reason to skip); here it can
+// only say why it is not tested. Tolerance: none.
+func TestAVX512SelfCheck(t *testing.T) {
+	if !hasAVX512() {
+		t.Skip("avx512 kernel not tested: this CPU has no AVX-512 F (it is guarded by a self-check against generic at first use)")
+	}
+	if err := avx512SelfCheck(); err != nil {
+		t.Fatal(err)
+	}
+	if Best() != AVX512 {
+		t.Fatalf("Best() = %s on a CPU whose AVX-512 kernel passed its self-check", Best())
+	}
+}
+
+// TestSelfCheckCatchesDifferences makes sure the self-check would reject a
+// kernel that is off by one bit somewhere. Tolerance: n/a.
+func TestSelfCheckCatchesDifferences(t *testing.T) {
+	if err := selfCheck(genericImpl); err != nil {
+		t.Fatalf("generic against itself: %v", err)
+	}
+	bad := genericImpl
+	bad.micro = func(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+		genericImpl.micro(kc, a, b, c, ldc, mv, nv, alpha, beta, mode)
+		if mv == 1 && nv < genericNR && mode == 0 {
+			c[0] = math.Nextafter32(c[0], float32(math.Inf(1)))
+		}
+	}
+	if err := selfCheck(bad); err == nil {
+		t.Fatal("self-check accepted a kernel that is one ulp off on an edge tile with beta == 0")
+	}
+}

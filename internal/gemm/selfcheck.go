@@ -18,7 +18,8 @@ var avx512SelfCheck = sync.OnceValue(func() error {
 	return selfCheck(avx512Impl)
 })
 
-// selfCheck compares im against Generic on a few odd-sized products.
+// selfCheck compares im against Generic on a few odd-sized products: two
+// K blocks (the second partial), partial row and column tiles.
 func selfCheck(im impl) error {
 	ref := &Gemm{kernel: Generic, threads: 1, im: genericImpl, pool: &sync.Pool{}}
 	got := &Gemm{kernel: "candidate", threads: 2, im: im, pool: &sync.Pool{}}
@@ -37,7 +38,9 @@ func selfCheck(im impl) error {
 	fill(a, 1)
 	fill(b, 2)
 	fill(c0, 3)
-	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+	for i, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+		// Every update mode of the kernel: beta == 0 (C not read), 1, other.
+		alpha, beta := []float32{0.75, -2, 1, 0.5}[i], []float32{-1.5, 0, 1, 2}[i]
 		lda, ldb := k, n
 		if tr[0] {
 			lda = m
@@ -47,8 +50,8 @@ func selfCheck(im impl) error {
 		}
 		want := append([]float32(nil), c0...)
 		have := append([]float32(nil), c0...)
-		ref.Sgemm(tr[0], tr[1], m, n, k, 0.75, a, lda, b, ldb, -1.5, want, n)
-		got.Sgemm(tr[0], tr[1], m, n, k, 0.75, a, lda, b, ldb, -1.5, have, n)
+		ref.Sgemm(tr[0], tr[1], m, n, k, alpha, a, lda, b, ldb, beta, want, n)
+		got.Sgemm(tr[0], tr[1], m, n, k, alpha, a, lda, b, ldb, beta, have, n)
 		for i := range want {
 			if math.Float32bits(want[i]) != math.Float32bits(have[i]) {
 				return fmt.Errorf("gemm: kernel avx512 failed its self-check against generic (tA=%v tB=%v, element %d: %g != %g); not using it", tr[0], tr[1], i, have[i], want[i])
