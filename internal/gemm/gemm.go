@@ -35,15 +35,15 @@ const (
 // is what a product of this size takes on one core.
 const minParallelWork = 1 << 18
 
-// impl is a runnable micro-kernel: it multiplies an mr×kc packed A panel by a
-// kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
+// impl is a runnable micro-kernel: it multiplies an mr×kc A panel (element
+// (r, l) at a[r·ars + l·als], packed or in place) by a kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
 // ascending l with a float32 FMA, then sets c = fma(alpha, acc, c0) on the
 // mv×nv top-left corner of the tile at c (rows ldc apart), where c0 is 0
 // (mode 0), c (mode 1) or float32(beta·c) (mode 2). It neither reads nor
 // writes C outside that corner.
 type impl struct {
 	mr, nr int
-	micro  func(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int)
+	micro  func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int)
 }
 
 // Available returns the kernels this CPU can run, best first. Generic is
@@ -94,6 +94,9 @@ type Gemm struct {
 	threads int
 	im      impl
 	pool    *sync.Pool // of *workspace
+	// packA forces (+1) or forbids (−1) packing A; 0 lets directA decide.
+	// Only tests set it, to show both ways give the same bits.
+	packA int
 }
 
 // New returns a Gemm running kernel k on up to threads goroutines
@@ -282,12 +285,16 @@ func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
 			packB(ws.b, p, pc, kc, jc, nc, g.im.nr)
 			for ic := i0; ic < i1; ic += mcBlock {
 				mc := min(mcBlock, i1-ic)
-				packA(ws.a, p, ic, mc, pc, kc, g.im.mr)
 				mode := 1
 				if pc == 0 {
 					mode = first
 				}
-				g.macro(ws, p, ic, mc, jc, nc, kc, mode)
+				if g.directA(p, mc, nc) {
+					g.macro(ws, p, nil, ic, mc, jc, nc, pc, kc, mode)
+					continue
+				}
+				packA(ws.a, p, ic, mc, pc, kc, g.im.mr)
+				g.macro(ws, p, ws.a, ic, mc, jc, nc, pc, kc, mode)
 			}
 		}
 	}
@@ -311,22 +318,54 @@ func scaleC(p *problem, i0, i1, j0, j1 int) {
 	}
 }
 
-// macro runs the micro-kernel over one packed mc×kc block of A and kc×nc block
-// of B. Edge tiles run the full tile arithmetic on zero padding and update
-// only their valid corner, so their elements see exactly the operations of a
-// full tile.
-func (g *Gemm) macro(ws *workspace, p *problem, ic, mc, jc, nc, kc, mode int) {
+// directA reports whether the kernel should read op(A) in place rather than
+// from a packed copy. Packing costs a read and a write of every element and
+// pays off when the block is read by many B panels; reading in place is fast
+// when the panel's rows are few pages apart (op(A) = A: six rows per panel)
+// or when A is small enough to stay in L1. The choice never changes results:
+// the kernel performs the same operations on the same values either way.
+func (g *Gemm) directA(p *problem, mc, nc int) bool {
+	if g.packA != 0 {
+		return g.packA < 0
+	}
+	panels := (nc + g.im.nr - 1) / g.im.nr
+	if !p.tA {
+		return panels <= 8 || mc <= 2*g.im.mr
+	}
+	return panels <= 2 || p.m*p.k <= 4096
+}
+
+// macro runs the micro-kernel over one mc×kc block of A (packed in ap, or in
+// place when ap is nil) and the packed kc×nc block of B. Edge tiles run the
+// full tile arithmetic on zero padding and update only their valid corner,
+// so their elements see exactly the operations of a full tile.
+func (g *Gemm) macro(ws *workspace, p *problem, ap []float32, ic, mc, jc, nc, pc, kc, mode int) {
 	mr, nr := g.im.mr, g.im.nr
 	micro := g.im.micro
 	alpha, beta := p.alpha, p.beta
 	c, ldc := p.c, p.ldc
+	ars, als := 1, mr
+	if ap == nil {
+		ars, als = p.lda, 1
+		if p.tA {
+			ars, als = 1, p.lda
+		}
+	}
 	for jr := 0; jr < nc; jr += nr {
 		bp := ws.b[jr*kc : jr*kc+nr*kc]
 		nv := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
-			ap := ws.a[ir*kc : ir*kc+mr*kc]
 			mv := min(mr, mc-ir)
-			micro(kc, ap, bp, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
+			var a []float32
+			switch {
+			case ap != nil:
+				a = ap[ir*kc : ir*kc+mr*kc]
+			case p.tA:
+				a = p.a[pc*p.lda+ic+ir:]
+			default:
+				a = p.a[(ic+ir)*p.lda+pc:]
+			}
+			micro(kc, a, ars, als, bp, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
 		}
 	}
 }

@@ -101,7 +101,8 @@ func checkReference(t *testing.T, g *Gemm, o *operands, got []float32) {
 
 // TestKernelsAgree checks that every kernel gives Generic's bits on shapes
 // that hit full tiles, edge tiles, several K blocks, the parallel path and
-// cache-block boundaries. Tolerance: none (numeric contract).
+// cache-block boundaries, with A packed, read in place, or as the driver
+// chooses. Tolerance: none (numeric contract).
 func TestKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	ref, err := New(Generic, 1)
@@ -121,8 +122,12 @@ func TestKernelsAgree(t *testing.T) {
 				tA, tB := tr&1 != 0, tr&2 != 0
 				o := newOperands(rng, tA, tB, s[0], s[1], s[2], si%2, 0.5, -2, false)
 				want := o.run(ref)
-				if i := sameBits(o.run(g), want); i >= 0 {
-					t.Fatalf("%s != generic at m,n,k=%v tA=%v tB=%v, element %d", g.Kernel(), s, tA, tB, i)
+				for _, pack := range []int{0, 1, -1} {
+					gp := *g
+					gp.packA = pack
+					if i := sameBits(o.run(&gp), want); i >= 0 {
+						t.Fatalf("%s (packA %d) != generic at m,n,k=%v tA=%v tB=%v, element %d", g.Kernel(), pack, s, tA, tB, i)
+					}
 				}
 			}
 		}
@@ -365,8 +370,8 @@ func TestSelfCheckCatchesDifferences(t *testing.T) {
 		t.Fatalf("generic against itself: %v", err)
 	}
 	bad := genericImpl
-	bad.micro = func(kc int, a, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
-		genericImpl.micro(kc, a, b, c, ldc, mv, nv, alpha, beta, mode)
+	bad.micro = func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+		genericImpl.micro(kc, a, ars, als, b, c, ldc, mv, nv, alpha, beta, mode)
 		if mv == 1 && nv < genericNR && mode == 0 {
 			c[0] = math.Nextafter32(c[0], float32(math.Inf(1)))
 		}

@@ -70,7 +70,7 @@ func gen(w *writer, s isa) {
 		w.f("GLOBL gemmMask<>(SB), RODATA|NOPTR, $128")
 		w.f("")
 	}
-	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode int)", s.name)
+	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als int)", s.name)
 	w.f("//")
 	w.f("// %s(4+2r) and %s(5+2r) accumulate row r of the %d×%d tile, each lane an",
 		s.reg, s.reg, mr, s.nr)
@@ -78,7 +78,7 @@ func gen(w *writer, s isa) {
 		s.reg, s.reg)
 	w.f("// hold the B values of one l; the A broadcasts alternate between %s2 and", s.reg)
 	w.f("// %s3 so consecutive rows do not serialize on one register.", s.reg)
-	w.f("TEXT ·%s(SB), NOSPLIT, $0-72", s.name)
+	w.f("TEXT ·%s(SB), NOSPLIT, $0-88", s.name)
 	w.i("MOVQ a+0(FP), SI")
 	w.i("MOVQ b+8(FP), DI")
 	w.i("MOVQ c+16(FP), DX")
@@ -96,19 +96,44 @@ func gen(w *writer, s isa) {
 		}
 	}
 	w.f("")
+	w.i("// A element (r, l) is at SI + r·ars + l·als (bytes). Row r's offset lives")
+	w.i("// in R(8+r) for r ≥ 1; rows at or past mv read row 0 instead, so that")
+	w.i("// the kernel never touches memory outside the valid rows of A.")
+	w.i("MOVQ ars+72(FP), AX")
+	w.i("SHLQ $2, AX")
+	w.i("MOVQ als+80(FP), R14")
+	w.i("SHLQ $2, R14")
+	w.i("MOVQ mv+40(FP), BX")
+	w.i("MOVQ AX, R9")
+	w.i("LEAQ (AX)(AX*1), R10")
+	w.i("LEAQ (AX)(AX*2), R11")
+	w.i("LEAQ (R10)(R10*1), R12")
+	w.i("LEAQ (R12)(AX*1), R13")
+	for row := 1; row < mr; row++ {
+		w.i("CMPQ BX, $%d", row+1)
+		w.i("JGE row%dvalid", row)
+		w.i("XORQ R%d, R%d", 8+row, 8+row)
+		w.f("row%dvalid:", row)
+	}
+	w.f("")
 	for n := 4; n < 16; n++ {
 		w.i("%s %s, %s, %s", s.zero, r(n), r(n), r(n))
 	}
 	w.f("")
-	step := func(aoff, boff int) {
+	step := func(boff int) {
 		w.i("VMOVUPS %d(DI), %s", boff, r(0))
 		w.i("VMOVUPS %d(DI), %s", boff+vb, r(1))
 		for row := range mr {
 			br := r(2 + row%2)
-			w.i("VBROADCASTSS %d(SI), %s", aoff+4*row, br)
+			if row == 0 {
+				w.i("VBROADCASTSS (SI), %s", br)
+			} else {
+				w.i("VBROADCASTSS (SI)(R%d*1), %s", 8+row, br)
+			}
 			w.i("VFMADD231PS %s, %s, %s", r(0), br, acc(row, 0))
 			w.i("VFMADD231PS %s, %s, %s", r(1), br, acc(row, 1))
 		}
+		w.i("ADDQ R14, SI")
 	}
 	w.i("MOVQ CX, BX")
 	w.i("SHRQ $2, BX")
@@ -118,9 +143,8 @@ func gen(w *writer, s isa) {
 	w.f("")
 	w.f("loop4:")
 	for u := range 4 {
-		step(4*mr*u, 2*vb*u)
+		step(2 * vb * u)
 	}
-	w.i("ADDQ $%d, SI", 4*4*mr)
 	w.i("ADDQ $%d, DI", 4*2*vb)
 	w.i("DECQ BX")
 	w.i("JNZ loop4")
@@ -130,8 +154,7 @@ func gen(w *writer, s isa) {
 	w.i("JZ store")
 	w.f("")
 	w.f("loop1:")
-	step(0, 0)
-	w.i("ADDQ $%d, SI", 4*mr)
+	step(0)
 	w.i("ADDQ $%d, DI", 2*vb)
 	w.i("DECQ CX")
 	w.i("JNZ loop1")

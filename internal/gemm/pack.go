@@ -52,7 +52,11 @@ func packB(dst []float32, p *problem, pc, kc, jc, nc, nr int) {
 		for l := range kc {
 			row := b[(pc+l)*ldb+jc : (pc+l)*ldb+jc+nc]
 			for jr := 0; jr < full; jr += 16 {
-				*(*[16]float32)(dst[jr*kc+l*16:]) = *(*[16]float32)(row[jr:])
+				// Two 8-float moves: the compiler inlines them as vector
+				// moves, where one 16-float array copy becomes a memmove call.
+				d := dst[jr*kc+l*16:]
+				*(*[8]float32)(d) = *(*[8]float32)(row[jr:])
+				*(*[8]float32)(d[8:]) = *(*[8]float32)(row[jr+8:])
 			}
 			if full < nc {
 				d := dst[full*kc+l*16 : full*kc+l*16+16]
