@@ -39,8 +39,10 @@
 // and on other architectures, and is two orders of magnitude slower.
 //
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
-// zero-padded panels of NR columns per K block, op(A) into zero-padded panels
-// of MR rows per K block and row block, and the micro-kernel always does the
+// zero-padded panels of NR columns per K block; op(A) is packed into panels
+// of MR rows per K block and row block when it is reused by enough B panels
+// to pay for the copy, and read in place otherwise (small products). The
+// micro-kernel always does the
 // arithmetic of a full MR×NR tile; on edge tiles it reads and writes only
 // the valid part of C (masked loads and stores) and the zero padding feeds
 // the rest, so edge elements follow the contract like all others. beta is

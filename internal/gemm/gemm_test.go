@@ -109,8 +109,9 @@ func TestKernelsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shapes := [][3]int{{6, 16, 256}, {61, 67, 513}, {mcBlock + 7, 35, 40}, {9, ncBlock + 21, 3}, {128, 128, 128}}
-	if testing.Short() {
+	shapes := [][3]int{{6, 16, 256}, {61, 67, 513}, {mcBlock + 7, 35, 40}, {9, ncBlock + 21, 3}, {128, 128, 128},
+		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}}
+	if testing.Short() || raceEnabled {
 		shapes = shapes[:3]
 	}
 	for _, g := range allGemms(t, 2) {
