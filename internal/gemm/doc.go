@@ -50,10 +50,14 @@
 //
 // # Threads
 //
-// A Gemm splits C into at most Threads() rectangles of whole tiles, along
-// its longer side, one goroutine each; K is never split, so threading cannot
-// change results. Products with m·n·k below 2^18 run on the calling goroutine.
-// Packing buffers come from a sync.Pool owned by the Gemm. A Gemm is
-// immutable and safe for concurrent use. The package reads no environment:
-// choosing a kernel (ParseKernel) is the caller's business.
+// Threads split C, never K. For each column block and K block (in
+// ascending K order) the packed B is shared, and units of work (a row block
+// times a chunk of B panels) are handed out dynamically to at most Threads()
+// goroutines, the caller's included; every element is updated by exactly one
+// unit per K block with the same arithmetic, so the split and the scheduling
+// cannot change results. Products with m·n·k below 2^18 run on the calling
+// goroutine without starting any. Packing buffers come from a sync.Pool owned
+// by the Gemm. A Gemm is immutable and safe for concurrent use. The package
+// reads no environment: choosing a kernel (ParseKernel) is the caller's
+// business.
 package gemm

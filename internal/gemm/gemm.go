@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Kernel names a micro-kernel implementation.
@@ -27,6 +28,7 @@ const KC = 256
 // KC·NC floats of packed B live in L3.
 const (
 	mcBlock = 144 // multiple of every kernel's mr
+	msBlock = 16 * mcBlock
 	ncBlock = 2048
 )
 
@@ -140,18 +142,19 @@ func (g *Gemm) Kernel() Kernel { return g.kernel }
 // Threads returns the most goroutines one Sgemm call of g uses.
 func (g *Gemm) Threads() int { return g.threads }
 
-// workspace holds one goroutine's packing buffers.
+// workspace holds one call's packing buffers: packed B for one K block and
+// column block, packed A for one K block and row super-block.
 type workspace struct {
 	a, b []float32
 }
 
-func (g *Gemm) getWorkspace(kc, mc, nc int) *workspace {
+func (g *Gemm) getWorkspace(kc, ms, nc int) *workspace {
 	ws, _ := g.pool.Get().(*workspace)
 	if ws == nil {
 		ws = &workspace{}
 	}
 	mr, nr := g.im.mr, g.im.nr
-	if need := kc * roundUp(mc, mr); cap(ws.a) < need {
+	if need := kc * roundUp(ms, mr); cap(ws.a) < need {
 		ws.a = make([]float32, need)
 	}
 	if need := kc * roundUp(nc, nr); cap(ws.b) < need {
@@ -212,59 +215,22 @@ func checkMatrix(name string, rows, cols int, x []float32, ld, m, n, k int) {
 
 func roundUp(x, to int) int { return (x + to - 1) / to * to }
 
-// run splits C into one rectangle per goroutine. Every rectangle is computed
-// with the whole K range, so the split changes nothing in the arithmetic.
+// run is the GotoBLAS loop nest. For each column block jc and K block pc
+// (ascending, so every element receives its K blocks in order), op(B) is
+// packed once and shared; then, per super-block of rows, op(A) is packed per
+// row block and the products of row blocks with column chunks are handed out
+// dynamically to the goroutines. A goroutine that is descheduled therefore
+// delays only the unit it holds. Every element of C is updated by exactly one
+// unit per K block, with the same kernel arithmetic whatever the split, so
+// neither the thread count nor the scheduling can change a bit.
 func (g *Gemm) run(p *problem) {
 	mr, nr := g.im.mr, g.im.nr
 	threads := g.threads
 	if work := p.m * p.n * max(p.k, 1); work < minParallelWork {
 		threads = 1
 	}
-	// Split the longer side; each part is a whole number of tiles so that no
-	// tile is cut in two (which would only cost speed, not change results).
-	var parts [][4]int
-	if threads > 1 && p.m >= p.n {
-		tiles := (p.m + mr - 1) / mr
-		t := min(threads, tiles)
-		for i := range t {
-			i0, i1 := tiles*i/t*mr, min(tiles*(i+1)/t*mr, p.m)
-			if i0 < i1 {
-				parts = append(parts, [4]int{i0, i1, 0, p.n})
-			}
-		}
-	} else if threads > 1 {
-		tiles := (p.n + nr - 1) / nr
-		t := min(threads, tiles)
-		for j := range t {
-			j0, j1 := tiles*j/t*nr, min(tiles*(j+1)/t*nr, p.n)
-			if j0 < j1 {
-				parts = append(parts, [4]int{0, p.m, j0, j1})
-			}
-		}
-	}
-	if len(parts) <= 1 {
-		g.block(p, 0, p.m, 0, p.n)
-		return
-	}
-	var wg sync.WaitGroup
-	for _, r := range parts[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g.block(p, r[0], r[1], r[2], r[3])
-		}()
-	}
-	r := parts[0]
-	g.block(p, r[0], r[1], r[2], r[3])
-	wg.Wait()
-}
-
-// block computes C[i0:i1, j0:j1] with the GotoBLAS loop nest: K blocks in
-// ascending order outside the row blocks, so every element of C receives its
-// K blocks in ascending order as the contract requires.
-func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
 	if p.k == 0 {
-		scaleC(p, i0, i1, j0, j1)
+		scaleC(p, 0, p.m, 0, p.n)
 		return
 	}
 	// beta is applied by the first K block, inside the kernel, so C is
@@ -276,28 +242,85 @@ func (g *Gemm) block(p *problem, i0, i1, j0, j1 int) {
 	case 1:
 		first = 1
 	}
-	ws := g.getWorkspace(min(KC, p.k), min(mcBlock, i1-i0), min(ncBlock, j1-j0))
+	ms := min(msBlock, p.m)
+	ws := g.getWorkspace(min(KC, p.k), ms, min(ncBlock, p.n))
 	defer g.pool.Put(ws)
-	for jc := j0; jc < j1; jc += ncBlock {
-		nc := min(ncBlock, j1-jc)
+	for jc := 0; jc < p.n; jc += ncBlock {
+		nc := min(ncBlock, p.n-jc)
+		panels := (nc + nr - 1) / nr
 		for pc := 0; pc < p.k; pc += KC {
 			kc := min(KC, p.k-pc)
-			packB(ws.b, p, pc, kc, jc, nc, g.im.nr)
-			for ic := i0; ic < i1; ic += mcBlock {
-				mc := min(mcBlock, i1-ic)
-				mode := 1
-				if pc == 0 {
-					mode = first
+			mode := 1
+			if pc == 0 {
+				mode = first
+			}
+			// Pack B in chunks of panels, in parallel when it is big.
+			bChunks := min(threads, max(1, panels*kc/(64*KC)))
+			parallelFor(bChunks, threads, func(u int) {
+				p0, p1 := panels*u/bChunks, panels*(u+1)/bChunks
+				if p0 < p1 {
+					packB(ws.b[p0*nr*kc:], p, pc, kc, jc+p0*nr, min(p1*nr, nc)-p0*nr, nr)
 				}
-				if g.directA(p, mc, nc) {
-					g.macro(ws, p, nil, ic, mc, jc, nc, pc, kc, mode)
-					continue
+			})
+			for is := 0; is < p.m; is += ms {
+				mRange := min(ms, p.m-is)
+				blocks := (mRange + mcBlock - 1) / mcBlock
+				direct := g.directA(p, min(mcBlock, mRange), nc)
+				if !direct {
+					parallelFor(blocks, threads, func(u int) {
+						ic := is + u*mcBlock
+						packA(ws.a[u*mcBlock*kc:], p, ic, min(mcBlock, is+mRange-ic), pc, kc, mr)
+					})
 				}
-				packA(ws.a, p, ic, mc, pc, kc, g.im.mr)
-				g.macro(ws, p, ws.a, ic, mc, jc, nc, pc, kc, mode)
+				// Enough units per row block that the goroutines can balance.
+				chunks := 1
+				if threads > 1 {
+					chunks = min(panels, max(1, (4*threads+blocks-1)/blocks))
+				}
+				parallelFor(blocks*chunks, threads, func(u int) {
+					bi, ci := u/chunks, u%chunks
+					ic := is + bi*mcBlock
+					mc := min(mcBlock, is+mRange-ic)
+					p0, p1 := panels*ci/chunks, panels*(ci+1)/chunks
+					if p0 == p1 {
+						return
+					}
+					var ap []float32
+					if !direct {
+						ap = ws.a[bi*mcBlock*kc:]
+					}
+					g.macro(p, ap, ws.b[p0*nr*kc:], ic, mc, jc+p0*nr, min(p1*nr, nc)-p0*nr, pc, kc, mode)
+				})
 			}
 		}
 	}
+}
+
+// parallelFor runs f(0..n-1) on up to threads goroutines (the caller's
+// included), handing out indices in order as goroutines become free.
+func parallelFor(n, threads int, f func(int)) {
+	if threads <= 1 || n <= 1 {
+		for u := range n {
+			f(u)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			u := int(next.Add(1) - 1)
+			if u >= n {
+				return
+			}
+			f(u)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(threads, n) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
 
 // scaleC applies beta once, before any K block is added: c = beta·c, or 0 when
@@ -336,10 +359,10 @@ func (g *Gemm) directA(p *problem, mc, nc int) bool {
 }
 
 // macro runs the micro-kernel over one mc×kc block of A (packed in ap, or in
-// place when ap is nil) and the packed kc×nc block of B. Edge tiles run the
-// full tile arithmetic on zero padding and update only their valid corner,
-// so their elements see exactly the operations of a full tile.
-func (g *Gemm) macro(ws *workspace, p *problem, ap []float32, ic, mc, jc, nc, pc, kc, mode int) {
+// place when ap is nil) and nc columns of packed B starting at bp. Edge tiles
+// run the full tile arithmetic on zero padding and update only their valid
+// corner, so their elements see exactly the operations of a full tile.
+func (g *Gemm) macro(p *problem, ap, bp []float32, ic, mc, jc, nc, pc, kc, mode int) {
 	mr, nr := g.im.mr, g.im.nr
 	micro := g.im.micro
 	alpha, beta := p.alpha, p.beta
@@ -352,7 +375,7 @@ func (g *Gemm) macro(ws *workspace, p *problem, ap []float32, ic, mc, jc, nc, pc
 		}
 	}
 	for jr := 0; jr < nc; jr += nr {
-		bp := ws.b[jr*kc : jr*kc+nr*kc]
+		bpanel := bp[jr*kc : jr*kc+nr*kc]
 		nv := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
 			mv := min(mr, mc-ir)
@@ -365,7 +388,7 @@ func (g *Gemm) macro(ws *workspace, p *problem, ap []float32, ic, mc, jc, nc, pc
 			default:
 				a = p.a[(ic+ir)*p.lda+pc:]
 			}
-			micro(kc, a, ars, als, bp, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
+			micro(kc, a, ars, als, bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
 		}
 	}
 }
