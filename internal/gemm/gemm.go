@@ -1,0 +1,394 @@
+package gemm
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Kernel names a micro-kernel implementation.
+type Kernel string
+
+// The kernels this package knows. Which ones a CPU can run is Available().
+const (
+	AVX512  Kernel = "avx512"
+	AVX2    Kernel = "avx2"
+	Generic Kernel = "generic"
+)
+
+// KC is the length of the K blocks the numeric contract is defined over (see
+// the package doc). It is part of what a result means, not a tuning knob:
+// changing it changes results in the last bits.
+const KC = 256
+
+// Cache blocking of the packed path. Unlike KC these do not affect results.
+// MC·KC floats of packed A (144 KiB) stay in the 512 KiB L2 of a Zen 3 core;
+// KC·NC floats of packed B live in L3.
+const (
+	mcBlock = 144 // multiple of every kernel's mr
+	msBlock = 16 * mcBlock
+	ncBlock = 2048
+)
+
+// minParallelWork is the m·n·k below which a product runs on the calling
+// goroutine: starting and joining goroutines costs a few microseconds, which
+// is what a product of this size takes on one core.
+const minParallelWork = 1 << 18
+
+// impl is a runnable micro-kernel: it multiplies an mr×kc A panel (element
+// (r, l) at a[r·ars + l·als], packed or in place) by a kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
+// ascending l with a float32 FMA, then sets c = fma(alpha, acc, c0) on the
+// mv×nv top-left corner of the tile at c (rows ldc apart), where c0 is 0
+// (mode 0), c (mode 1) or float32(beta·c) (mode 2). It neither reads nor
+// writes C outside that corner.
+type impl struct {
+	mr, nr int
+	micro  func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int)
+}
+
+// Available returns the kernels this CPU can run, best first. Generic is
+// always last. AVX512 is listed only when the CPU has it and its one-time
+// self-check against Generic passed.
+func Available() []Kernel {
+	var ks []Kernel
+	if hasAVX512() && avx512SelfCheck() == nil {
+		ks = append(ks, AVX512)
+	}
+	if hasAVX2() {
+		ks = append(ks, AVX2)
+	}
+	return append(ks, Generic)
+}
+
+// Best returns the fastest kernel this CPU can run.
+func Best() Kernel { return Available()[0] }
+
+// ParseKernel maps a user-supplied name to a kernel this CPU can run. "" and
+// "auto" select Best().
+func ParseKernel(s string) (Kernel, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || s == "auto" {
+		return Best(), nil
+	}
+	avail := Available()
+	for _, k := range avail {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	names := make([]string, len(avail))
+	for i, k := range avail {
+		names[i] = string(k)
+	}
+	switch Kernel(s) {
+	case AVX512, AVX2, Generic:
+		return "", fmt.Errorf("gemm: kernel %q is not available on this CPU (available: %s)", s, strings.Join(names, ", "))
+	}
+	return "", fmt.Errorf("gemm: unknown kernel %q (available: auto, %s)", s, strings.Join(names, ", "))
+}
+
+// Gemm multiplies float32 matrices with one kernel and a fixed number of
+// threads. It is immutable after New and safe for concurrent use.
+type Gemm struct {
+	kernel  Kernel
+	threads int
+	im      impl
+	pool    *sync.Pool // of *workspace
+	// packA forces (+1) or forbids (−1) packing A; 0 lets directA decide.
+	// Only tests set it, to show both ways give the same bits.
+	packA int
+}
+
+// New returns a Gemm running kernel k on up to threads goroutines
+// (threads ≤ 0 means runtime.NumCPU()). It fails when k is unknown or this
+// CPU cannot run it.
+func New(k Kernel, threads int) (*Gemm, error) {
+	im, err := lookup(k)
+	if err != nil {
+		return nil, err
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return &Gemm{kernel: k, threads: threads, im: im, pool: &sync.Pool{}}, nil
+}
+
+func lookup(k Kernel) (impl, error) {
+	switch k {
+	case Generic:
+		return genericImpl, nil
+	case AVX2:
+		if !hasAVX2() {
+			return impl{}, fmt.Errorf("gemm: kernel avx2 needs AVX2 and FMA, which this CPU lacks")
+		}
+		return avx2Impl, nil
+	case AVX512:
+		if !hasAVX512() {
+			return impl{}, fmt.Errorf("gemm: kernel avx512 needs AVX-512 F, which this CPU lacks")
+		}
+		if err := avx512SelfCheck(); err != nil {
+			return impl{}, err
+		}
+		return avx512Impl, nil
+	}
+	return impl{}, fmt.Errorf("gemm: unknown kernel %q", string(k))
+}
+
+// Kernel returns the kernel g runs.
+func (g *Gemm) Kernel() Kernel { return g.kernel }
+
+// Threads returns the most goroutines one Sgemm call of g uses.
+func (g *Gemm) Threads() int { return g.threads }
+
+// workspace holds one call's packing buffers: packed B for one K block and
+// column block, packed A for one K block and row super-block.
+type workspace struct {
+	a, b []float32
+}
+
+func (g *Gemm) getWorkspace(kc, ms, nc int) *workspace {
+	ws, _ := g.pool.Get().(*workspace)
+	if ws == nil {
+		ws = &workspace{}
+	}
+	mr, nr := g.im.mr, g.im.nr
+	if need := kc * roundUp(ms, mr); cap(ws.a) < need {
+		ws.a = make([]float32, need)
+	}
+	if need := kc * roundUp(nc, nr); cap(ws.b) < need {
+		ws.b = make([]float32, need)
+	}
+	return ws
+}
+
+// problem is one Sgemm call's operands.
+type problem struct {
+	tA, tB        bool
+	m, n, k       int
+	alpha, beta   float32
+	a, b, c       []float32
+	lda, ldb, ldc int
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C in row-major storage, where
+// op(X) is Xᵀ when the matching flag is set. A is m×k (k×m when tA) with rows
+// lda apart, B is k×n (n×k when tB) with rows ldb apart and C is m×n with rows
+// ldc apart. beta == 0 means C is only written, never read. With k == 0 the
+// result is C = beta·C. Results follow the numeric contract in the package
+// doc. Sgemm panics when a size is negative, a leading dimension is smaller
+// than its row length or a slice is too short.
+func (g *Gemm) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if tA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB {
+		br, bc = n, k
+	}
+	checkMatrix("A", ar, ac, a, lda, m, n, k)
+	checkMatrix("B", br, bc, b, ldb, m, n, k)
+	checkMatrix("C", m, n, c, ldc, m, n, k)
+	if m == 0 || n == 0 {
+		return
+	}
+	p := &problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	g.run(p)
+}
+
+func checkMatrix(name string, rows, cols int, x []float32, ld, m, n, k int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): ld%s=%d is less than %s's row length %d", m, n, k, strings.ToLower(name), ld, name, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(x) < need {
+		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): %s is %d×%d with ld%s=%d and needs %d elements, has %d", m, n, k, name, rows, cols, strings.ToLower(name), ld, need, len(x)))
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// run is the GotoBLAS loop nest. For each column block jc and K block pc
+// (ascending, so every element receives its K blocks in order), op(B) is
+// packed once and shared; then, per super-block of rows, op(A) is packed per
+// row block and the products of row blocks with column chunks are handed out
+// dynamically to the goroutines. A goroutine that is descheduled therefore
+// delays only the unit it holds. Every element of C is updated by exactly one
+// unit per K block, with the same kernel arithmetic whatever the split, so
+// neither the thread count nor the scheduling can change a bit.
+func (g *Gemm) run(p *problem) {
+	mr, nr := g.im.mr, g.im.nr
+	threads := g.threads
+	if work := p.m * p.n * max(p.k, 1); work < minParallelWork {
+		threads = 1
+	}
+	if p.k == 0 {
+		scaleC(p, 0, p.m, 0, p.n)
+		return
+	}
+	// beta is applied by the first K block, inside the kernel, so C is
+	// traversed once per K block and, with beta == 0, never read.
+	first := 2
+	switch p.beta {
+	case 0:
+		first = 0
+	case 1:
+		first = 1
+	}
+	ms := min(msBlock, p.m)
+	ws := g.getWorkspace(min(KC, p.k), ms, min(ncBlock, p.n))
+	defer g.pool.Put(ws)
+	for jc := 0; jc < p.n; jc += ncBlock {
+		nc := min(ncBlock, p.n-jc)
+		panels := (nc + nr - 1) / nr
+		for pc := 0; pc < p.k; pc += KC {
+			kc := min(KC, p.k-pc)
+			mode := 1
+			if pc == 0 {
+				mode = first
+			}
+			// Pack B in chunks of panels, in parallel when it is big.
+			bChunks := min(threads, max(1, panels*kc/(64*KC)))
+			parallelFor(bChunks, threads, func(u int) {
+				p0, p1 := panels*u/bChunks, panels*(u+1)/bChunks
+				if p0 < p1 {
+					packB(ws.b[p0*nr*kc:], p, pc, kc, jc+p0*nr, min(p1*nr, nc)-p0*nr, nr)
+				}
+			})
+			for is := 0; is < p.m; is += ms {
+				mRange := min(ms, p.m-is)
+				blocks := (mRange + mcBlock - 1) / mcBlock
+				direct := g.directA(p, min(mcBlock, mRange), nc)
+				if !direct {
+					parallelFor(blocks, threads, func(u int) {
+						ic := is + u*mcBlock
+						packA(ws.a[u*mcBlock*kc:], p, ic, min(mcBlock, is+mRange-ic), pc, kc, mr)
+					})
+				}
+				// Enough units per row block that the goroutines can balance.
+				chunks := 1
+				if threads > 1 {
+					chunks = min(panels, max(1, (4*threads+blocks-1)/blocks))
+				}
+				parallelFor(blocks*chunks, threads, func(u int) {
+					bi, ci := u/chunks, u%chunks
+					ic := is + bi*mcBlock
+					mc := min(mcBlock, is+mRange-ic)
+					p0, p1 := panels*ci/chunks, panels*(ci+1)/chunks
+					if p0 == p1 {
+						return
+					}
+					var ap []float32
+					if !direct {
+						ap = ws.a[bi*mcBlock*kc:]
+					}
+					g.macro(p, ap, ws.b[p0*nr*kc:], ic, mc, jc+p0*nr, min(p1*nr, nc)-p0*nr, pc, kc, mode)
+				})
+			}
+		}
+	}
+}
+
+// parallelFor runs f(0..n-1) on up to threads goroutines (the caller's
+// included), handing out indices in order as goroutines become free.
+func parallelFor(n, threads int, f func(int)) {
+	if threads <= 1 || n <= 1 {
+		for u := range n {
+			f(u)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			u := int(next.Add(1) - 1)
+			if u >= n {
+				return
+			}
+			f(u)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(threads, n) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// scaleC applies beta once, before any K block is added: c = beta·c, or 0 when
+// beta == 0 so that whatever C held (NaN included) is never read.
+func scaleC(p *problem, i0, i1, j0, j1 int) {
+	if p.beta == 1 {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		row := p.c[i*p.ldc+j0 : i*p.ldc+j1]
+		if p.beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] = float32(p.beta * row[j])
+		}
+	}
+}
+
+// directA reports whether the kernel should read op(A) in place rather than
+// from a packed copy. Packing costs a read and a write of every element and
+// pays off when the block is read by many B panels; reading in place is fast
+// when the panel's rows are few pages apart (op(A) = A: six rows per panel)
+// or when A is small enough to stay in L1. The choice never changes results:
+// the kernel performs the same operations on the same values either way.
+func (g *Gemm) directA(p *problem, mc, nc int) bool {
+	if g.packA != 0 {
+		return g.packA < 0
+	}
+	panels := (nc + g.im.nr - 1) / g.im.nr
+	if !p.tA {
+		return panels <= 8 || mc <= 2*g.im.mr
+	}
+	return panels <= 2 || p.m*p.k <= 4096
+}
+
+// macro runs the micro-kernel over one mc×kc block of A (packed in ap, or in
+// place when ap is nil) and nc columns of packed B starting at bp. Edge tiles
+// run the full tile arithmetic on zero padding and update only their valid
+// corner, so their elements see exactly the operations of a full tile.
+func (g *Gemm) macro(p *problem, ap, bp []float32, ic, mc, jc, nc, pc, kc, mode int) {
+	mr, nr := g.im.mr, g.im.nr
+	micro := g.im.micro
+	alpha, beta := p.alpha, p.beta
+	c, ldc := p.c, p.ldc
+	ars, als := 1, mr
+	if ap == nil {
+		ars, als = p.lda, 1
+		if p.tA {
+			ars, als = 1, p.lda
+		}
+	}
+	for jr := 0; jr < nc; jr += nr {
+		bpanel := bp[jr*kc : jr*kc+nr*kc]
+		nv := min(nr, nc-jr)
+		for ir := 0; ir < mc; ir += mr {
+			mv := min(mr, mc-ir)
+			var a []float32
+			switch {
+			case ap != nil:
+				a = ap[ir*kc : ir*kc+mr*kc]
+			case p.tA:
+				a = p.a[pc*p.lda+ic+ir:]
+			default:
+				a = p.a[(ic+ir)*p.lda+pc:]
+			}
+			micro(kc, a, ars, als, bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, mv, nv, alpha, beta, mode)
+		}
+	}
+}

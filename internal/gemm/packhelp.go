@@ -1,0 +1,42 @@
+package gemm
+
+import "fmt"
+
+// Portable versions of the packing helpers. On amd64 the assembly versions
+// in pack_amd64.s are used and these serve as their test oracle; elsewhere
+// they are the implementation.
+
+// copyRows16Go: for l < kc, p < npanels: dst[p·dpanel+16l : +16] = src[l·lds+16p : +16].
+func copyRows16Go(dst, src []float32, kc, npanels, lds, dpanel int) {
+	for l := range kc {
+		row := src[l*lds : l*lds+16*npanels]
+		for p := range npanels {
+			copy(dst[p*dpanel+16*l:p*dpanel+16*l+16], row[16*p:16*p+16])
+		}
+	}
+}
+
+// copyRows6Go: for l < kc: dst[6l : 6l+6] = src[l·lds : +6].
+func copyRows6Go(dst, src []float32, kc, lds int) {
+	for l := range kc {
+		copy(dst[6*l:6*l+6], src[l*lds:l*lds+6])
+	}
+}
+
+// transposeGo: for r < rows, l < kc: dst[l·dstride + r] = src[r·lds + l].
+func transposeGo(dst, src []float32, rows, kc, lds, dstride int) {
+	for r := range rows {
+		s := src[r*lds : r*lds+kc]
+		for l, v := range s {
+			dst[l*dstride+r] = v
+		}
+	}
+}
+
+// checkPack guards the assembly helpers' memory accesses; the packing code
+// never fails it.
+func checkPack(op string, dst, src []float32, needDst, needSrc int) {
+	if len(dst) < needDst || len(src) < needSrc {
+		panic(fmt.Sprintf("gemm: %s: needs dst %d src %d, has %d %d", op, needDst, needSrc, len(dst), len(src)))
+	}
+}
