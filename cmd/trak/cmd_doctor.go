@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/gemm"
 	"github.com/trak-dev/trak/internal/gpu"
 	"github.com/trak-dev/trak/internal/sysinfo"
 )
@@ -33,6 +34,10 @@ type doctorReport struct {
 		AvailableBytes uint64 `json:"available_bytes"`
 	} `json:"memory"`
 	BLAS   string `json:"blas"`
+	GEMM   struct {
+		Kernel    string   `json:"kernel"`    // what featurize, score and train run
+		Available []string `json:"available"` // what this CPU runs, fastest first
+	} `json:"gemm"`
 	NVIDIA struct {
 		Driver  string   `json:"driver"` // "": none loaded
 		Devices []string `json:"devices"`
@@ -47,7 +52,9 @@ type doctorReport struct {
 	CUDASelfTest string `json:"cuda_self_test,omitempty"`
 }
 
-const blasName = "gonum pure Go (blas32/blas64; a cgo BLAS can be plugged in)"
+// blasName describes the matrix products: trak's own (internal/gemm) for
+// the model and the projection, gonum's blas64 for finalize's float64 solve.
+const blasName = "trak's float32 GEMM (Go assembly, no cgo) for the model and projection; gonum blas64 and lapack64 for finalize and score (float64)"
 
 func newCmdDoctor(io *IOStreams) *cobra.Command {
 	var format string
@@ -84,6 +91,17 @@ func doctorRun(streams *IOStreams, format string) error {
 	}
 	r.Memory.TotalBytes, r.Memory.AvailableBytes = mem.Total, mem.Available
 	r.BLAS = blasName
+	for _, k := range gemm.Available() {
+		r.GEMM.Available = append(r.GEMM.Available, string(k))
+	}
+	r.GEMM.Kernel = string(gemm.Best())
+	if name := os.Getenv(config.EnvGemmKernel); name != "" {
+		k, err := gemm.ParseKernel(name)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", config.EnvGemmKernel, name, err)
+		}
+		r.GEMM.Kernel = string(k) + " (" + config.EnvGemmKernel + ")"
+	}
 	nv, err := readNVIDIA()
 	if err != nil {
 		return err
@@ -136,6 +154,7 @@ func doctorRun(streams *IOStreams, format string) error {
 		fmt.Fprintf(w, "memory\t%.1f GB total, %.1f GB available\n", float64(mem.Total)/1e9, float64(mem.Available)/1e9)
 	}
 	fmt.Fprintf(w, "blas\t%s\n", r.BLAS)
+	fmt.Fprintf(w, "gemm kernel\t%s (this CPU runs: %s)\n", r.GEMM.Kernel, strings.Join(r.GEMM.Available, ", "))
 	fmt.Fprintf(w, "cuda in this binary\t%t\n", r.CUDA)
 	driver := r.NVIDIA.Driver
 	if driver == "" {

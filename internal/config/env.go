@@ -17,6 +17,8 @@ const (
 	EnvCUBLAS = "TRAK_CUBLAS"
 	// EnvTestNVIDIA fakes the NVIDIA driver and devices in test builds.
 	EnvTestNVIDIA = "TRAK_TEST_NVIDIA"
+	// EnvGemmKernel forces the CPU backend's GEMM kernel.
+	EnvGemmKernel = "TRAK_GEMM_KERNEL"
 )
 
 // OtherEnv lists every TRAK_* environment variable that is not a config
@@ -26,6 +28,7 @@ func OtherEnv() []EnvVar {
 	return []EnvVar{
 		{Name: EnvHandoff, Doc: "set by trak on the trak-cuda process it hands a --device command to, so that the command runs there and is never handed off again; not meant to be set by hand"},
 		{Name: EnvCUBLAS, Doc: "trak-cuda: path of the libcublas.so.N to load, tried before the loader path and the usual CUDA locations"},
+		{Name: EnvGemmKernel, Doc: "CPU matrix-product kernel: auto (the default: the fastest this CPU runs), avx512, avx2 or generic; every kernel computes the same bits, so this changes speed only (trak doctor lists the kernels)"},
 		{Name: EnvTestNVIDIA, Doc: "tests only: none, driver or gpu fakes the NVIDIA driver and devices; read only by binaries built with -tags trak_testhooks, ignored by every other build"},
 	}
 }

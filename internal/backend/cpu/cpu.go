@@ -1,6 +1,6 @@
 // Package cpu implements backend.Backend on the host: a Tensor's Storage is
-// a []float32 in Go memory, matrix products go through gonum's blas32 (so
-// that a cgo BLAS registered with blas32.Use takes them over), and every
+// a []float32 in Go memory, matrix products go through internal/gemm (Go
+// assembly micro-kernels chosen from the CPU's features, no cgo), and every
 // other kernel is a plain Go loop.
 //
 // # Numerics
@@ -12,7 +12,8 @@
 // dgamma/dbeta sums, SumPerExample. Elementwise activations are evaluated
 // in float64 (math.Erfc, math.Exp) and rounded, so GELU, QuickGELU and
 // their derivatives are within one float32 rounding of the exact value.
-// Gemm accumulates in float32 as the BLAS does.
+// Gemm accumulates in float32 with fused multiply-adds in the fixed order of
+// internal/gemm's numeric contract.
 //
 // # Parallelism and determinism
 //
@@ -22,12 +23,10 @@
 // calls run on the calling goroutine. A row is always computed by one
 // goroutine with the same arithmetic in the same order, and per-example or
 // per-column sums are split along boundaries that do not depend on threads,
-// so every output is bitwise identical whatever threads is. Batched Gemm
-// runs its batch items in parallel goroutines (each a separate blas32
-// call); gonum's Sgemm itself also splits large products into 64×64 blocks
-// of C over GOMAXPROCS goroutines, which threads does not limit, and each
-// block of C is accumulated along k in a fixed order, so Gemm is
-// deterministic too.
+// so every output is bitwise identical whatever threads is. Gemm splits
+// only over rows and columns of C (or over batch items), never over the sum,
+// and internal/gemm's kernels all compute the same bits, so a product is
+// identical whatever threads and whatever kernel (TRAK_GEMM_KERNEL) too.
 //
 // # Aliasing
 //
@@ -50,9 +49,8 @@ import (
 	"slices"
 	"sync"
 
-	"gonum.org/v1/gonum/blas/blas32"
-
 	"github.com/trak-dev/trak/internal/backend"
+	"github.com/trak-dev/trak/internal/gemm"
 )
 
 // defaultGrain is the number of elements from which a kernel is split
@@ -64,32 +62,55 @@ const defaultGrain = 1 << 16
 type Backend struct {
 	threads int       // goroutines a kernel is split over, ≥ 1
 	grain   int       // elements from which a kernel is split, ≥ 1
-	scratch sync.Pool // *[]float32 buffers for Gemm's transposed operands
+	gemm    *gemm.Gemm // products split over threads goroutines
+	gemm1   *gemm.Gemm // the same kernel on one goroutine, for batch items run side by side
 }
 
 var _ backend.Backend = (*Backend)(nil)
 
 // New returns a CPU backend that splits large kernels over threads
-// goroutines (runtime.NumCPU() when threads ≤ 0).
+// goroutines (runtime.NumCPU() when threads ≤ 0), with the fastest GEMM
+// kernel this CPU runs.
 func New(threads int) *Backend {
+	be, err := NewKernel(threads, "")
+	if err != nil {
+		panic("cpu: the best GEMM kernel failed to open: " + err.Error()) // gemm.Best only lists kernels that open
+	}
+	return be
+}
+
+// NewKernel is New with the GEMM kernel named: "avx512", "avx2", "generic",
+// or "" / "auto" for the fastest one this CPU runs. A kernel this CPU cannot
+// run is an error that lists the ones it can. Every kernel computes the same
+// bits; forcing one is for tests and benchmarks.
+func NewKernel(threads int, kernel string) (*Backend, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	return &Backend{threads: threads, grain: defaultGrain}
+	k, err := gemm.ParseKernel(kernel)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gemm.New(k, threads)
+	if err != nil {
+		return nil, err
+	}
+	g1, err := gemm.New(k, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{threads: threads, grain: defaultGrain, gemm: g, gemm1: g1}, nil
 }
 
 // Threads returns the number of goroutines kernels are split over.
 func (be *Backend) Threads() int { return be.threads }
 
-// Name returns "cpu (gonum blas32, N threads)", naming the BLAS
-// implementation in place of gonum's when another one is registered with
-// blas32.Use.
+// GemmKernel returns the GEMM kernel the backend's matrix products run.
+func (be *Backend) GemmKernel() gemm.Kernel { return be.gemm.Kernel() }
+
+// Name returns "cpu (avx2 gemm, N threads)", naming the GEMM kernel.
 func (be *Backend) Name() string {
-	impl := fmt.Sprintf("%T", blas32.Implementation())
-	if impl == "gonum.Implementation" {
-		impl = "gonum blas32"
-	}
-	return fmt.Sprintf("cpu (%s, %d threads)", impl, be.threads)
+	return fmt.Sprintf("cpu (%s gemm, %d threads)", be.gemm.Kernel(), be.threads)
 }
 
 // MemInfo reports the machine's available and total memory (MemAvailable

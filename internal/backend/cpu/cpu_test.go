@@ -4,13 +4,47 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/trak-dev/trak/internal/backend/backendtest"
 	"github.com/trak-dev/trak/internal/backend/cpu"
+	"github.com/trak-dev/trak/internal/gemm"
 )
 
-func TestCPU(t *testing.T) { backendtest.Run(t, cpu.New(2)) }
+// TestCPU runs the conformance suite on every GEMM kernel this CPU runs
+// (gemm.Available: the generic one everywhere, avx2 and avx512 where the
+// CPU has them), each forced as TRAK_GEMM_KERNEL would force it.
+func TestCPU(t *testing.T) {
+	for _, k := range gemm.Available() {
+		t.Run(string(k), func(t *testing.T) {
+			be, err := cpu.NewKernel(2, string(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			backendtest.Run(t, be)
+		})
+	}
+}
+
+// TestKernelsBitwise: every GEMM kernel gives every output of the suite's
+// workload bit for bit (internal/gemm's numeric contract), so which one a
+// machine picks never changes a feature.
+func TestKernelsBitwise(t *testing.T) {
+	want := backendtest.Outputs(cpu.New(2))
+	for _, k := range gemm.Available() {
+		t.Run(string(k), func(t *testing.T) {
+			be, err := cpu.NewKernel(2, string(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			backendtest.SameOutputs(t, want, backendtest.Outputs(be))
+		})
+	}
+	if _, err := cpu.NewKernel(2, "sse9"); err == nil || !strings.Contains(err.Error(), "generic") {
+		t.Errorf("unknown kernel: error %v, want one listing the available kernels", err)
+	}
+}
 
 // TestThreadsBitwise checks that every output is bitwise identical
 // whatever the number of threads (the inputs are large enough for every
@@ -25,7 +59,7 @@ func TestThreadsBitwise(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	if got, want := cpu.New(3).Name(), "cpu (gonum blas32, 3 threads)"; got != want {
+	if got, want := cpu.New(3).Name(), fmt.Sprintf("cpu (%s gemm, 3 threads)", gemm.Best()); got != want {
 		t.Errorf("Name() = %q, want %q", got, want)
 	}
 	if cpu.New(0).Threads() < 1 {

@@ -3,9 +3,6 @@ package cpu
 import (
 	"slices"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-
 	"github.com/trak-dev/trak/internal/backend"
 )
 
@@ -15,13 +12,17 @@ import (
 // batch dimensions exactly, or 2-D, in which case the same A serves every
 // i; likewise B, (batch..., k, n) or (batch..., n, k) when tB, or 2-D.
 //
-// With beta = 0, C's previous content is not read (the BLAS contract,
-// which gonum's Sgemm honours by zeroing C; k = 0 is handled here the same
-// way). C must not overlap A or B.
+// With beta = 0, C's previous content is not read. C must not overlap A or
+// B. The products follow internal/gemm's numeric contract, so every element
+// of C is the same whatever the batch size, the element's position, the
+// thread count and the kernel.
 //
 // When A is batched, not transposed, and B is 2-D (a linear layer applied
-// to a batch), the batch is one blas32 call on (batch·m, k). Otherwise the
-// batch items are separate calls, split over the backend's goroutines.
+// to a batch), the batch is one product on (batch·m, k), split over the
+// backend's threads inside it. Otherwise the batch items are separate
+// products: spread over the threads, one single-threaded product each, when
+// there are at least as many items as threads; one after the other, each
+// split over the threads, when there are fewer.
 func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta float32, c *backend.Tensor) {
 	const op = "Gemm"
 	ad, bd, cd := data(op, "A", a), data(op, "B", b), data(op, "C", c)
@@ -52,57 +53,38 @@ func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta f
 	if batch == 0 || m == 0 || n == 0 {
 		return
 	}
-	if k == 0 {
-		// An empty sum: C = beta·C, with beta = 0 not reading C.
-		if beta == 0 {
-			clear(cd)
-		} else if beta != 1 {
-			be.Scale(c, beta)
-		}
-		return
-	}
-	ta, tb := blas.NoTrans, blas.NoTrans
-	if tA {
-		ta = blas.Trans
-	}
-	if tB {
-		tb = blas.Trans
-	}
-	gb := blas32.General{Rows: br, Cols: bc, Stride: bc, Data: bd}
 	if (aBatched || batch == 1) && !tA && !bBatched {
 		// Rows of A and C are contiguous across the batch: one product.
-		ga := blas32.General{Rows: batch * m, Cols: k, Stride: k, Data: ad}
-		gc := blas32.General{Rows: batch * m, Cols: n, Stride: n, Data: cd}
-		if tb == blas.Trans {
-			// gonum's kernel for a transposed B is a dot product per
-			// element; copying Bᵀ once and using the axpy kernel is about
-			// 1.5× faster for the tall products of linear layers
-			// (BenchmarkGemmLinearT against BenchmarkGemmLinear). It is
-			// done whatever the number of rows, so that a row's result never
-			// depends on how many rows are multiplied with it (the features
-			// must not depend on the batch).
-			bt := be.transpose(gb)
-			defer be.scratch.Put(bt)
-			gb, tb = blas32.General{Rows: bc, Cols: br, Stride: br, Data: *bt}, blas.NoTrans
-		}
-		blas32.Gemm(ta, tb, alpha, ga, gb, beta, gc)
+		be.gemm.Sgemm(false, tB, batch*m, n, k, alpha, ad, max(ac, 1), bd, max(bc, 1), beta, cd, n)
 		return
 	}
 	aSize, bSize, cSize := ar*ac, br*bc, m*n
-	be.split(batch, batch*m*n*k, func(lo, hi int) {
+	item := func(g gemmer, i int) {
+		ai, bi := ad, bd
+		if aBatched {
+			ai = ad[i*aSize : (i+1)*aSize]
+		}
+		if bBatched {
+			bi = bd[i*bSize : (i+1)*bSize]
+		}
+		g.Sgemm(tA, tB, m, n, k, alpha, ai, max(ac, 1), bi, max(bc, 1), beta, cd[i*cSize:(i+1)*cSize], n)
+	}
+	if batch < be.threads {
+		for i := range batch {
+			item(be.gemm, i)
+		}
+		return
+	}
+	be.split(batch, batch*m*n*max(k, 1), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			ga := blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: ad}
-			if aBatched {
-				ga.Data = ad[i*aSize : (i+1)*aSize]
-			}
-			gbi := gb
-			if bBatched {
-				gbi.Data = bd[i*bSize : (i+1)*bSize]
-			}
-			gc := blas32.General{Rows: m, Cols: n, Stride: n, Data: cd[i*cSize : (i+1)*cSize]}
-			blas32.Gemm(ta, tb, alpha, ga, gbi, beta, gc)
+			item(be.gemm1, i)
 		}
 	})
+}
+
+// gemmer is the one method of *gemm.Gemm the backend calls.
+type gemmer interface {
+	Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 }
 
 // gemmOperand checks that t is 2-D (shared by every batch item) or has C's
@@ -116,30 +98,4 @@ func gemmOperand(op, name string, t, c *backend.Tensor, batchDims []int) bool {
 	}
 	panicf(op, "%s %v is neither 2-D nor batched like C %v", name, t, c)
 	return false
-}
-
-// transpose returns gᵀ in a pooled buffer (put it back in be.scratch).
-func (be *Backend) transpose(g blas32.General) *[]float32 {
-	p, _ := be.scratch.Get().(*[]float32)
-	if p == nil {
-		p = new([]float32)
-	}
-	n := g.Rows * g.Cols
-	if cap(*p) < n {
-		*p = make([]float32, n)
-	}
-	*p = (*p)[:n]
-	out := *p
-	const tile = 32
-	for i0 := 0; i0 < g.Rows; i0 += tile {
-		for j0 := 0; j0 < g.Cols; j0 += tile {
-			for i := i0; i < min(i0+tile, g.Rows); i++ {
-				row := g.Data[i*g.Stride : i*g.Stride+g.Cols]
-				for j := j0; j < min(j0+tile, g.Cols); j++ {
-					out[j*g.Rows+i] = row[j]
-				}
-			}
-		}
-	}
-	return p
 }

@@ -13,19 +13,19 @@ import (
 // however small, into uneven chunks over three goroutines, so that the
 // chunk boundaries of every case (1, 63, 64, 65 rows…) are exercised.
 func TestConformanceSplitEverything(t *testing.T) {
-	backendtest.Run(t, &Backend{threads: 3, grain: 1})
+	backendtest.Run(t, splitEverything(3))
 }
 
 // TestSplitEverythingBitwise compares the fully split backend with the
 // single-threaded one bitwise.
 func TestSplitEverythingBitwise(t *testing.T) {
-	backendtest.SameOutputs(t, backendtest.Outputs(New(1)), backendtest.Outputs(&Backend{threads: 5, grain: 1}))
+	backendtest.SameOutputs(t, backendtest.Outputs(New(1)), backendtest.Outputs(splitEverything(5)))
 }
 
 func TestSplitCoversOnce(t *testing.T) {
 	for _, threads := range []int{1, 2, 3, 8} {
 		for _, n := range []int{0, 1, 2, 7, 8, 9, 63, 64, 65} {
-			be := &Backend{threads: threads, grain: 1}
+			be := splitEverything(threads)
 			hits := make([]atomic.Int32, n)
 			var calls atomic.Int32
 			be.split(n, n, func(lo, hi int) {
@@ -84,4 +84,12 @@ func TestForeignStoragePanics(t *testing.T) {
 		}
 	}()
 	be.Copy(be.New(2), &backend.Tensor{Shape: []int{2}, Storage: []float64{1, 2}})
+}
+
+// splitEverything returns a backend on threads goroutines that splits every
+// kernel, however small.
+func splitEverything(threads int) *Backend {
+	be := New(threads)
+	be.grain = 1
+	return be
 }

@@ -27,16 +27,22 @@ const (
 )
 
 // Open returns the backend for device: "cpu" gives the CPU backend, whose
-// kernels run on threads goroutines (all CPUs when threads ≤ 0); "cuda" or
+// kernels run on threads goroutines (all CPUs when threads ≤ 0) and whose
+// matrix products run gemmKernel (internal/gemm's names; "" picks the
+// fastest this CPU runs); "cuda" or
 // "cuda:N" gives the CUDA backend on GPU 0 or N, which exists only in a
 // binary built with the cuda tag (trak-cuda): elsewhere the error says how
 // to get one. threads does not apply to the GPU. "auto" is not a device
 // here: the command resolves it (to a hand-off to trak-cuda, or to "cpu")
 // before it opens a backend.
-func Open(device string, threads int) (backend.Backend, error) {
+func Open(device string, threads int, gemmKernel string) (backend.Backend, error) {
 	switch {
 	case device == CPU:
-		return cpu.New(threads), nil
+		b, err := cpu.NewKernel(threads, gemmKernel)
+		if err != nil {
+			return nil, fmt.Errorf("open device %s: %w", device, err)
+		}
+		return b, nil
 	case device == CUDA || strings.HasPrefix(device, CUDA+":"):
 		ordinal := 0
 		if rest, ok := strings.CutPrefix(device, CUDA+":"); ok {
