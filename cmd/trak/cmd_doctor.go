@@ -33,8 +33,8 @@ type doctorReport struct {
 		TotalBytes     uint64 `json:"total_bytes"` // 0: unknown
 		AvailableBytes uint64 `json:"available_bytes"`
 	} `json:"memory"`
-	BLAS   string `json:"blas"`
-	GEMM   struct {
+	BLAS string `json:"blas"`
+	GEMM struct {
 		Kernel    string   `json:"kernel"`    // what featurize, score and train run
 		Available []string `json:"available"` // what this CPU runs, fastest first
 	} `json:"gemm"`

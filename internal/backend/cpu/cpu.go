@@ -60,8 +60,8 @@ const defaultGrain = 1 << 16
 
 // Backend computes on the CPU. The zero value is not usable: call New.
 type Backend struct {
-	threads int       // goroutines a kernel is split over, ≥ 1
-	grain   int       // elements from which a kernel is split, ≥ 1
+	threads int        // goroutines a kernel is split over, ≥ 1
+	grain   int        // elements from which a kernel is split, ≥ 1
 	gemm    *gemm.Gemm // products split over threads goroutines
 	gemm1   *gemm.Gemm // the same kernel on one goroutine, for batch items run side by side
 }
