@@ -18,17 +18,20 @@
 // become the new words 1 and 3 in place, and x1, x3 are free afterwards.
 //
 //	t0 = M0·x0, t1 = M1·x2          (64-bit products)
-//	x0 = hi(t1) ⊕ x1 ⊕ k0
-//	x2 = hi(t0) ⊕ x3 ⊕ k1
+//	x0 = hi(t1) ⊕ (x1 ⊕ k0)
+//	x2 = hi(t0) ⊕ (x3 ⊕ k1)
+//
+// The key is folded into x1, x3 (dead afterwards) while the products are
+// computed, leaving multiply, shift, xor on the dependency chain.
 #define ROUND(x0, x1, x2, x3, t0, t1) \
 	VPMULUDQ Y12, x0, t0 \
 	VPMULUDQ Y13, x2, t1 \
+	VPXOR    Y14, x1, x1 \
+	VPXOR    Y15, x3, x3 \
 	VPSRLQ   $32, t1, x0 \
 	VPXOR    x1, x0, x0 \
-	VPXOR    Y14, x0, x0 \
 	VPSRLQ   $32, t0, x2 \
-	VPXOR    x3, x2, x2 \
-	VPXOR    Y15, x2, x2
+	VPXOR    x3, x2, x2
 
 // ROUND8 applies one round to both halves; the register names rotate with a
 // period of four rounds (see ROUND).
