@@ -136,3 +136,22 @@ func TestFillRademacherFastPath(t *testing.T) {
 		t.Error("fillRademacherFast took overlapping rows (ld < 128)")
 	}
 }
+
+// BenchmarkExpandSigns8 measures the sign expansion alone: eight rows of 128
+// entries into an L1-resident tile.
+func BenchmarkExpandSigns8(b *testing.B) {
+	if !generateAVX2 {
+		b.Skip("no vector path on this machine")
+	}
+	var x philox.Lanes8
+	for w := range 4 {
+		for i := range 8 {
+			x[w][i] = uint32(w*8+i) * 0x9E3779B9
+		}
+	}
+	dst := make([]float32, 64*groupCols)
+	for i := 0; i < b.N; i++ {
+		expandSigns8(&dst[(i%8)*8*groupCols], groupCols*4, &x, 8, 0x3d800000)
+	}
+	b.ReportMetric(8*groupCols*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
