@@ -1,9 +1,12 @@
+//go:build amd64
+
 package projection
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/trak-dev/trak/internal/philox"
 )
@@ -154,4 +157,24 @@ func BenchmarkExpandSigns8(b *testing.B) {
 		expandSigns8(&dst[(i%8)*8*groupCols], groupCols*4, &x, 8, 0x3d800000)
 	}
 	b.ReportMetric(8*groupCols*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// TestPipeStateLayout checks the field offsets generate_amd64.s uses.
+func TestPipeStateLayout(t *testing.T) {
+	var st pipeState
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"keys", unsafe.Offsetof(st.keys), 0},
+		{"grp", unsafe.Offsetof(st.grp), 640},
+		{"dom", unsafe.Offsetof(st.dom), 672},
+		{"rowA", unsafe.Offsetof(st.rowA), 704},
+		{"rowB", unsafe.Offsetof(st.rowB), 736},
+		{"buf", unsafe.Offsetof(st.buf), 768},
+	} {
+		if f.got != f.want {
+			t.Errorf("pipeState.%s at offset %d, the assembly expects %d", f.name, f.got, f.want)
+		}
+	}
 }

@@ -2,9 +2,6 @@
 
 package projection
 
-// generateAVX2 is false off amd64: there is no vector rademacher generator.
-const generateAVX2 = false
-
 // fillRademacherFast declines off amd64; fillRademacher's portable path runs.
 func (p *Projector) fillRademacherFast(dst []float32, ld int, row0 int64, rows, group, width int) bool {
 	return false
