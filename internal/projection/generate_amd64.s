@@ -138,16 +138,50 @@ GLOBL shifts<>(SB), RODATA|NOPTR, $128
 	VPBLENDD $0xF0, b, a, a \
 	VMOVDQU  a, off(R9)
 
-// func rademacherPipe(dst *float32, ldBytes uintptr, groups int, st *pipeState, tab *signTab)
-TEXT ·rademacherPipe(SB), NOSPLIT, $0-40
+// KEYS stores round key r (Y12, Y13) and advances Y12, Y13 to round r+1.
+#define KEYS(r) \
+	VMOVDQU Y12, (ST_KEYS+64*r)(BX) \
+	VMOVDQU Y13, (ST_KEYS+64*r+32)(BX) \
+	VPADDD  weyl0x8<>(SB), Y12, Y12 \
+	VPADDD  weyl1x8<>(SB), Y13, Y13
+
+// func rademacherPipe(dst *float32, ldBytes uintptr, groups int, st *pipeState, tab *signTab, k0, k1, grp, dom uint32)
+TEXT ·rademacherPipe(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ ldBytes+8(FP), DX
 	MOVQ groups+16(FP), CX
 	MOVQ st+24(FP), BX
 	MOVQ tab+32(FP), R10
 
-	LEAQ         ST_BUF(BX), SI  // the outputs being expanded
-	LEAQ         (ST_BUF+128)(BX), R9 // the outputs being computed
+	// The round keys, k + r·W for r = 0…9, and counter words 0 and 3,
+	// broadcast into the state.
+	MOVL         k0+40(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL         k1+44(FP), AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	KEYS(0)
+	KEYS(1)
+	KEYS(2)
+	KEYS(3)
+	KEYS(4)
+	KEYS(5)
+	KEYS(6)
+	KEYS(7)
+	KEYS(8)
+	KEYS(9)
+	MOVL         grp+48(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU      Y12, ST_GRP(BX)
+	MOVL         dom+52(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU      Y12, ST_DOM(BX)
+
+	LEAQ ST_BUF(BX), SI        // the outputs being expanded
+	LEAQ (ST_BUF+128)(BX), R9 // the outputs being computed
 
 group:
 	// Counters of the next group: word 0 the column group, words 1 and 2
@@ -230,3 +264,14 @@ DATA packidx<>+20(SB)/4, $2
 DATA packidx<>+24(SB)/4, $4
 DATA packidx<>+28(SB)/4, $6
 GLOBL packidx<>(SB), RODATA|NOPTR, $32
+
+DATA weyl0x8<>+0(SB)/8, $0x9E3779B99E3779B9
+DATA weyl0x8<>+8(SB)/8, $0x9E3779B99E3779B9
+DATA weyl0x8<>+16(SB)/8, $0x9E3779B99E3779B9
+DATA weyl0x8<>+24(SB)/8, $0x9E3779B99E3779B9
+GLOBL weyl0x8<>(SB), RODATA|NOPTR, $32
+DATA weyl1x8<>+0(SB)/8, $0xBB67AE85BB67AE85
+DATA weyl1x8<>+8(SB)/8, $0xBB67AE85BB67AE85
+DATA weyl1x8<>+16(SB)/8, $0xBB67AE85BB67AE85
+DATA weyl1x8<>+24(SB)/8, $0xBB67AE85BB67AE85
+GLOBL weyl1x8<>(SB), RODATA|NOPTR, $32
