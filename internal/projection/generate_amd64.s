@@ -82,11 +82,11 @@ GLOBL shifts<>(SB), RODATA|NOPTR, $128
 #define ST_BUF 768  // [2]philox.Lanes8: Philox outputs, alternating
 
 // PROUND is one Philox round of four blocks held in 64-bit lanes (as in
-// package philox's block8AVX2), with the multipliers and round key r read
-// from memory (BX points to the state). New state (x0, t1, x2, t0).
+// package philox's block8AVX2), with the multipliers M0, M1 in Y14, Y15 and
+// round key r read from the state at BX. New state (x0, t1, x2, t0).
 #define PROUND(x0, x1, x2, x3, t0, t1, r) \
-	VPMULUDQ mul0x4<>(SB), x0, t0 \
-	VPMULUDQ mul1x4<>(SB), x2, t1 \
+	VPMULUDQ Y14, x0, t0 \
+	VPMULUDQ Y15, x2, t1 \
 	VPXOR    (ST_KEYS+64*r)(BX), x1, x1 \
 	VPXOR    (ST_KEYS+64*r+32)(BX), x3, x3 \
 	VPSRLQ   $32, t1, x0 \
@@ -100,25 +100,31 @@ GLOBL shifts<>(SB), RODATA|NOPTR, $128
 
 // PSIGNS expands word woff(SI) of the current row to 32 entries at
 // doff(R8) through the sign table at R10 (signTab: 32 bytes of entries per
-// byte value), a byte at a time. The expansion uses loads, stores and integer
-// shifts only, leaving the vector units to the Philox rounds.
+// byte value). The byte offsets 32·byte are cut from the word with integer
+// shifts and masks, so the expansion uses one word load, four table loads,
+// four stores and integer instructions, and leaves the vector units to the
+// Philox rounds.
 #define PSIGNS(woff, doff) \
-	MOVBLZX woff(SI), AX \
-	MOVBLZX woff+1(SI), R11 \
-	MOVBLZX woff+2(SI), R12 \
-	MOVBLZX woff+3(SI), R13 \
-	SHLQ    $5, AX \
-	SHLQ    $5, R11 \
-	SHLQ    $5, R12 \
-	SHLQ    $5, R13 \
-	VMOVUPS (R10)(AX*1), Y12 \
-	VMOVUPS (R10)(R11*1), Y13 \
-	VMOVUPS (R10)(R12*1), Y14 \
-	VMOVUPS (R10)(R13*1), Y15 \
+	MOVL    woff(SI), AX \
+	MOVL    AX, R11 \
+	SHLL    $5, R11 \
+	ANDL    $0x1FE0, R11 \
+	MOVL    AX, R12 \
+	SHRL    $3, R12 \
+	ANDL    $0x1FE0, R12 \
+	MOVL    AX, R13 \
+	SHRL    $11, R13 \
+	ANDL    $0x1FE0, R13 \
+	SHRL    $19, AX \
+	ANDL    $0x1FE0, AX \
+	VMOVUPS (R10)(R11*1), Y12 \
+	VMOVUPS (R10)(R12*1), Y13 \
 	VMOVUPS Y12, doff(R8) \
 	VMOVUPS Y13, doff+32(R8) \
-	VMOVUPS Y14, doff+64(R8) \
-	VMOVUPS Y15, doff+96(R8)
+	VMOVUPS (R10)(R13*1), Y12 \
+	VMOVUPS (R10)(AX*1), Y13 \
+	VMOVUPS Y12, doff+64(R8) \
+	VMOVUPS Y13, doff+96(R8)
 
 // PROW expands the current row (words at 0, 32, 64, 96 from SI) to R8, then
 // steps SI and R8 to the next row.
@@ -180,8 +186,10 @@ TEXT ·rademacherPipe(SB), NOSPLIT, $0-56
 	VPBROADCASTD X12, Y12
 	VMOVDQU      Y12, ST_DOM(BX)
 
-	LEAQ ST_BUF(BX), SI        // the outputs being expanded
-	LEAQ (ST_BUF+128)(BX), R9 // the outputs being computed
+	VMOVDQU mul0x4<>(SB), Y14
+	VMOVDQU mul1x4<>(SB), Y15
+	LEAQ    ST_BUF(BX), SI        // the outputs being expanded
+	LEAQ    (ST_BUF+128)(BX), R9 // the outputs being computed
 
 group:
 	// Counters of the next group: word 0 the column group, words 1 and 2
@@ -195,9 +203,9 @@ group:
 	VPBROADCASTD ST_DOM(BX), Y3
 	VMOVDQA      Y3, Y9
 	VPADDQ       eight<>(SB), Y1, Y13
-	VPADDQ       eight<>(SB), Y7, Y15
+	VPADDQ       eight<>(SB), Y7, Y12
 	VMOVDQU      Y13, ST_ROWA(BX)
-	VMOVDQU      Y15, ST_ROWB(BX)
+	VMOVDQU      Y12, ST_ROWB(BX)
 	MOVQ         DI, R8
 
 	// Rounds 1-8 of the next group, one per row expanded of this group.
