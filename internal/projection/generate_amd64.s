@@ -247,6 +247,9 @@ group:
 	VZEROUPPER
 	RET
 
+// philox.M0, M1 (zero-extended to 64-bit lanes), philox.W0, W1 (broadcast):
+// the Philox constants, repeated here; the tests compare every path with
+// philox.Block and Entry bit for bit.
 DATA mul0x4<>+0(SB)/8, $0xD2511F53
 DATA mul0x4<>+8(SB)/8, $0xD2511F53
 DATA mul0x4<>+16(SB)/8, $0xD2511F53
