@@ -49,6 +49,9 @@ func (p *Projector) fillGroup(dst []float32, ld int, row0 int64, rows, group, wi
 }
 
 func (p *Projector) fillRademacher(dst []float32, ld int, row0 int64, rows, group, width int) {
+	if p.fillRademacherFast(dst, ld, row0, rows, group, width) { // generate_amd64.go
+		return
+	}
 	put := func(i int, x [4]uint32) {
 		if width == groupCols {
 			p.signTab.expand((*[groupCols]float32)(dst[i*ld:i*ld+groupCols]), x)
