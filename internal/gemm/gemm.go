@@ -197,8 +197,8 @@ func (g *Gemm) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda i
 	if m == 0 || n == 0 {
 		return
 	}
-	p := &problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
-	g.run(p)
+	p := problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	g.run(&p)
 }
 
 func checkMatrix(name string, rows, cols int, x []float32, ld, m, n, k int) {
@@ -224,7 +224,6 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 // unit per K block, with the same kernel arithmetic whatever the split, so
 // neither the thread count nor the scheduling can change a bit.
 func (g *Gemm) run(p *problem) {
-	mr, nr := g.im.mr, g.im.nr
 	threads := g.threads
 	if work := p.m * p.n * max(p.k, 1); work < minParallelWork {
 		threads = 1
@@ -233,6 +232,7 @@ func (g *Gemm) run(p *problem) {
 		scaleC(p, 0, p.m, 0, p.n)
 		return
 	}
+	j := job{g: g, p: *p, threads: threads}
 	// beta is applied by the first K block, inside the kernel, so C is
 	// traversed once per K block and, with beta == 0, never read.
 	first := 2
@@ -242,69 +242,104 @@ func (g *Gemm) run(p *problem) {
 	case 1:
 		first = 1
 	}
+	nr := g.im.nr
 	ms := min(msBlock, p.m)
-	ws := g.getWorkspace(min(KC, p.k), ms, min(ncBlock, p.n))
-	defer g.pool.Put(ws)
-	for jc := 0; jc < p.n; jc += ncBlock {
-		nc := min(ncBlock, p.n-jc)
-		panels := (nc + nr - 1) / nr
-		for pc := 0; pc < p.k; pc += KC {
-			kc := min(KC, p.k-pc)
-			mode := 1
-			if pc == 0 {
-				mode = first
+	j.ws = g.getWorkspace(min(KC, p.k), ms, min(ncBlock, p.n))
+	defer g.pool.Put(j.ws)
+	for j.jc = 0; j.jc < p.n; j.jc += ncBlock {
+		j.nc = min(ncBlock, p.n-j.jc)
+		j.panels = (j.nc + nr - 1) / nr
+		for j.pc = 0; j.pc < p.k; j.pc += KC {
+			j.kc = min(KC, p.k-j.pc)
+			j.mode = 1
+			if j.pc == 0 {
+				j.mode = first
 			}
 			// Pack B in chunks of panels, in parallel when it is big.
-			bChunks := min(threads, max(1, panels*kc/(64*KC)))
-			parallelFor(bChunks, threads, func(u int) {
-				p0, p1 := panels*u/bChunks, panels*(u+1)/bChunks
-				if p0 < p1 {
-					packB(ws.b[p0*nr*kc:], p, pc, kc, jc+p0*nr, min(p1*nr, nc)-p0*nr, nr)
-				}
-			})
-			for is := 0; is < p.m; is += ms {
-				mRange := min(ms, p.m-is)
-				blocks := (mRange + mcBlock - 1) / mcBlock
-				direct := g.directA(p, min(mcBlock, mRange), nc)
-				if !direct {
-					parallelFor(blocks, threads, func(u int) {
-						ic := is + u*mcBlock
-						packA(ws.a[u*mcBlock*kc:], p, ic, min(mcBlock, is+mRange-ic), pc, kc, mr)
-					})
+			j.bChunks = min(threads, max(1, j.panels*j.kc/(64*KC)))
+			j.forEach(unitPackB, j.bChunks)
+			for j.is = 0; j.is < p.m; j.is += ms {
+				j.mRange = min(ms, p.m-j.is)
+				j.blocks = (j.mRange + mcBlock - 1) / mcBlock
+				j.direct = g.directA(p, min(mcBlock, j.mRange), j.nc)
+				if !j.direct {
+					j.forEach(unitPackA, j.blocks)
 				}
 				// Enough units per row block that the goroutines can balance.
-				chunks := 1
+				j.chunks = 1
 				if threads > 1 {
-					chunks = min(panels, max(1, (4*threads+blocks-1)/blocks))
+					j.chunks = min(j.panels, max(1, (4*threads+j.blocks-1)/j.blocks))
 				}
-				parallelFor(blocks*chunks, threads, func(u int) {
-					bi, ci := u/chunks, u%chunks
-					ic := is + bi*mcBlock
-					mc := min(mcBlock, is+mRange-ic)
-					p0, p1 := panels*ci/chunks, panels*(ci+1)/chunks
-					if p0 == p1 {
-						return
-					}
-					var ap []float32
-					if !direct {
-						ap = ws.a[bi*mcBlock*kc:]
-					}
-					g.macro(p, ap, ws.b[p0*nr*kc:], ic, mc, jc+p0*nr, min(p1*nr, nc)-p0*nr, pc, kc, mode)
-				})
+				j.forEach(unitCompute, j.blocks*j.chunks)
 			}
 		}
 	}
 }
 
-// parallelFor runs f(0..n-1) on up to threads goroutines (the caller's
-// included), handing out indices in order as goroutines become free.
-func parallelFor(n, threads int, f func(int)) {
-	if threads <= 1 || n <= 1 {
+// job is the state of one run: the loop indices of the current step and
+// what its units need. Units only read it.
+type job struct {
+	g       *Gemm
+	p       problem // a copy, so that only spawn's copy of the job escapes
+	ws      *workspace
+	threads int
+
+	jc, nc, panels, bChunks int // column block
+	pc, kc, mode            int // K block
+	is, mRange, blocks      int // row super-block
+	chunks                  int // panel chunks per row block
+	direct                  bool
+}
+
+const (
+	unitPackB = iota
+	unitPackA
+	unitCompute
+)
+
+func (j *job) unit(kind, u int) {
+	p, nr, kc := &j.p, j.g.im.nr, j.kc
+	switch kind {
+	case unitPackB:
+		p0, p1 := j.panels*u/j.bChunks, j.panels*(u+1)/j.bChunks
+		if p0 < p1 {
+			packB(j.ws.b[p0*nr*kc:], p, j.pc, kc, j.jc+p0*nr, min(p1*nr, j.nc)-p0*nr, nr)
+		}
+	case unitPackA:
+		ic := j.is + u*mcBlock
+		packA(j.ws.a[u*mcBlock*kc:], p, ic, min(mcBlock, j.is+j.mRange-ic), j.pc, kc, j.g.im.mr)
+	case unitCompute:
+		bi, ci := u/j.chunks, u%j.chunks
+		ic := j.is + bi*mcBlock
+		mc := min(mcBlock, j.is+j.mRange-ic)
+		p0, p1 := j.panels*ci/j.chunks, j.panels*(ci+1)/j.chunks
+		if p0 == p1 {
+			return
+		}
+		var ap []float32
+		if !j.direct {
+			ap = j.ws.a[bi*mcBlock*kc:]
+		}
+		j.g.macro(p, ap, j.ws.b[p0*nr*kc:], ic, mc, j.jc+p0*nr, min(p1*nr, j.nc)-p0*nr, j.pc, kc, j.mode)
+	}
+}
+
+// forEach runs units 0..n-1 of one kind, in parallel when the job has
+// several threads. The serial case lets j stay on the caller's stack.
+func (j *job) forEach(kind, n int) {
+	if j.threads <= 1 || n <= 1 {
 		for u := range n {
-			f(u)
+			j.unit(kind, u)
 		}
 		return
 	}
+	spawn(*j, kind, n)
+}
+
+// spawn hands units 0..n-1 out in order to up to j.threads goroutines, the
+// caller's included. It works on a copy of the job, which is what escapes to
+// the heap.
+func spawn(j job, kind, n int) {
 	var next atomic.Int64
 	work := func() {
 		for {
@@ -312,11 +347,11 @@ func parallelFor(n, threads int, f func(int)) {
 			if u >= n {
 				return
 			}
-			f(u)
+			j.unit(kind, u)
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(threads, n) - 1 {
+	for range min(j.threads, n) - 1 {
 		wg.Go(work)
 	}
 	work()
