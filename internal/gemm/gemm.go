@@ -177,8 +177,8 @@ type problem struct {
 // lda apart, B is k×n (n×k when tB) with rows ldb apart and C is m×n with rows
 // ldc apart. beta == 0 means C is only written, never read. With k == 0 the
 // result is C = beta·C. Results follow the numeric contract in the package
-// doc. Sgemm panics when a size is negative, a leading dimension is smaller
-// than its row length or a slice is too short.
+// doc. C must not overlap A or B. Sgemm panics when a size is negative, a
+// leading dimension is smaller than its row length or a slice is too short.
 func (g *Gemm) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
