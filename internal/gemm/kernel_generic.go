@@ -1,5 +1,7 @@
 package gemm
 
+import "math"
+
 const (
 	genericMR = 6
 	genericNR = 16
@@ -20,7 +22,15 @@ func microGeneric(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv
 			ai := a[i*ars+l*als]
 			row := acc[i*nr : i*nr+nr]
 			for j, bj := range bp[:nv] {
-				row[j] = fma32(ai, bj, row[j])
+				// fma32 with its fast path written out, because the
+				// compiler will not inline it here.
+				t := row[j]
+				s := float64(float64(ai)*float64(bj)) + float64(t)
+				if bits := math.Float64bits(s); bits&0x1fffffff != 0x10000000 && bits&0x7ff0000000000000 >= 0x3810000000000000 {
+					row[j] = float32(s)
+				} else {
+					row[j] = fma32Slow(ai, bj, t)
+				}
 			}
 		}
 	}
