@@ -28,8 +28,10 @@ const KC = 256
 // KC·NC floats of packed B live in L3.
 const (
 	mcBlock = 144 // multiple of every kernel's mr
-	msBlock = 16 * mcBlock
 	ncBlock = 2048
+	// msBlock rows of A are packed per K block before any is used, so that
+	// goroutines can share them; it bounds that buffer (2.3 MiB).
+	msBlock = 16 * mcBlock
 )
 
 // minParallelWork is the m·n·k below which a product runs on the calling
@@ -37,12 +39,13 @@ const (
 // is what a product of this size takes on one core.
 const minParallelWork = 1 << 18
 
-// impl is a runnable micro-kernel: it multiplies an mr×kc A panel (element
-// (r, l) at a[r·ars + l·als], packed or in place) by a kc×nr packed B panel, accumulating each of the mr×nr dot products from +0 in
-// ascending l with a float32 FMA, then sets c = fma(alpha, acc, c0) on the
-// mv×nv top-left corner of the tile at c (rows ldc apart), where c0 is 0
-// (mode 0), c (mode 1) or float32(beta·c) (mode 2). It neither reads nor
-// writes C outside that corner.
+// impl is a runnable micro-kernel. It multiplies an mr×kc A panel (element
+// (r, l) at a[r·ars + l·als], packed or in place) by a kc×nr packed B panel,
+// accumulating each dot product from +0 in ascending l with a float32 FMA,
+// then sets c = fma(alpha, acc, c0) on the mv×nv top-left corner of the tile
+// at c (rows ldc apart), where c0 is 0 (mode 0), c (mode 1) or
+// float32(beta·c) (mode 2). It neither reads nor writes C outside that
+// corner, nor A outside its first mv rows.
 type impl struct {
 	mr, nr int
 	micro  func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int)
@@ -255,8 +258,10 @@ func (g *Gemm) run(p *problem) {
 			if j.pc == 0 {
 				j.mode = first
 			}
-			// Pack B in chunks of panels, in parallel when it is big.
-			j.bChunks = min(threads, max(1, j.panels*j.kc/(64*KC)))
+			// Pack B in chunks of at least 8 panels, in parallel when there
+			// are several: a serial copy of a large B would idle the other
+			// goroutines for a few percent of the product.
+			j.bChunks = min(threads, max(1, j.panels/8))
 			j.forEach(unitPackB, j.bChunks)
 			for j.is = 0; j.is < p.m; j.is += ms {
 				j.mRange = min(ms, p.m-j.is)
