@@ -101,7 +101,7 @@ func checkReference(t *testing.T, g *Gemm, o *operands, got []float32) {
 
 // TestKernelsAgree checks that every kernel gives Generic's bits on shapes
 // that hit full tiles, edge tiles, several K blocks, the parallel path and
-// cache-block boundaries, with A packed, read in place, or as the driver
+// the row, column and row super-block boundaries, with A packed, read in place, or as the driver
 // chooses. Tolerance: none (numeric contract).
 func TestKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -110,7 +110,7 @@ func TestKernelsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	shapes := [][3]int{{6, 16, 256}, {61, 67, 513}, {mcBlock + 7, 35, 40}, {9, ncBlock + 21, 3}, {128, 128, 128},
-		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}}
+		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}, {msBlock + 7, 5, KC + 1}}
 	if testing.Short() || raceEnabled {
 		shapes = shapes[:3]
 	}
