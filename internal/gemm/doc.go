@@ -41,12 +41,12 @@
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
 // zero-padded panels of NR columns per K block; op(A) is packed into panels
 // of MR rows per K block and row block when it is reused by enough B panels
-// to pay for the copy, and read in place otherwise (small products). The
-// micro-kernel always does the
-// arithmetic of a full MR×NR tile; on edge tiles it reads and writes only
-// the valid part of C (masked loads and stores) and the zero padding feeds
-// the rest, so edge elements follow the contract like all others. beta is
-// applied by the first K block's update, so with beta == 0 C is never read.
+// to pay for the copy, and read in place otherwise (small products). On edge
+// tiles the kernel reads and writes only the valid part of C (masked loads
+// and stores) and skips rows and vectors that lie wholly outside it; every
+// element it stores went through exactly the FMAs of a full tile, so edges
+// follow the contract like all others. beta is applied by the first K
+// block's update, so with beta == 0 C is never read.
 //
 // # Threads
 //
