@@ -262,14 +262,22 @@ func (g *Gemm) run(p *problem) {
 			// are several: a serial copy of a large B would idle the other
 			// goroutines for a few percent of the product.
 			j.bChunks = min(threads, max(1, j.panels/8))
-			j.forEach(unitPackB, j.bChunks)
 			for j.is = 0; j.is < p.m; j.is += ms {
 				j.mRange = min(ms, p.m-j.is)
 				j.blocks = (j.mRange + mcBlock - 1) / mcBlock
 				j.direct = g.directA(p, min(mcBlock, j.mRange), j.nc)
-				if !j.direct {
-					j.forEach(unitPackA, j.blocks)
+				// One parallel step packs B (with the first row super-block)
+				// and A: every start and join of goroutines costs wake-up
+				// latency that small products feel.
+				nb, na := 0, 0
+				if j.is == 0 {
+					nb = j.bChunks
 				}
+				if !j.direct {
+					na = j.blocks
+				}
+				j.packBUnits = nb
+				j.forEach(unitPack, nb+na)
 				// Enough units per row block that the goroutines can balance.
 				j.chunks = 1
 				if threads > 1 {
@@ -292,28 +300,29 @@ type job struct {
 	jc, nc, panels, bChunks int // column block
 	pc, kc, mode            int // K block
 	is, mRange, blocks      int // row super-block
+	packBUnits              int // the first pack units pack B, the rest A
 	chunks                  int // panel chunks per row block
 	direct                  bool
 }
 
 const (
-	unitPackB = iota
-	unitPackA
+	unitPack = iota
 	unitCompute
 )
 
 func (j *job) unit(kind, u int) {
 	p, nr, kc := &j.p, j.g.im.nr, j.kc
-	switch kind {
-	case unitPackB:
+	switch {
+	case kind == unitPack && u < j.packBUnits:
 		p0, p1 := j.panels*u/j.bChunks, j.panels*(u+1)/j.bChunks
 		if p0 < p1 {
 			packB(j.ws.b[p0*nr*kc:], p, j.pc, kc, j.jc+p0*nr, min(p1*nr, j.nc)-p0*nr, nr)
 		}
-	case unitPackA:
+	case kind == unitPack:
+		u -= j.packBUnits
 		ic := j.is + u*mcBlock
 		packA(j.ws.a[u*mcBlock*kc:], p, ic, min(mcBlock, j.is+j.mRange-ic), j.pc, kc, j.g.im.mr)
-	case unitCompute:
+	default:
 		bi, ci := u/j.chunks, u%j.chunks
 		ic := j.is + bi*mcBlock
 		mc := min(mcBlock, j.is+j.mRange-ic)
