@@ -228,7 +228,8 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 // neither the thread count nor the scheduling can change a bit.
 func (g *Gemm) run(p *problem) {
 	threads := g.threads
-	if work := p.m * p.n * max(p.k, 1); work < minParallelWork {
+	// int64: on 32-bit platforms m·n·k of a large product overflows int.
+	if work := int64(p.m) * int64(p.n) * int64(max(p.k, 1)); work < minParallelWork {
 		threads = 1
 	}
 	if p.k == 0 {
