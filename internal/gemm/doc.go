@@ -29,11 +29,13 @@
 // AVX2 is a 6×16 micro-kernel in assembly (twelve ymm accumulators, one
 // VFMADD231PS per accumulator and l). AVX512 is the same kernel on zmm
 // registers, 6×32, generated from the same template (gen_kernels.go); the
-// development machines cannot run it, so the first New(AVX512) in a process
-// runs a self-check that compares it bit for bit with Generic on products
-// with partial K blocks, edge tiles and every transpose and beta mode, and
-// makes it unavailable (New fails, Best falls back to AVX2) if any bit
-// differs. Generic is the same algorithm in Go with a software fma32 that is
+// development machines cannot run it, so the first use in a process (New,
+// Available, Best, ParseKernel) runs a self-check: every variant of the
+// micro-kernel (row counts, edge shapes, K remainders, update modes, packed
+// and in-place A) against the contract tile by tile, then whole products
+// against Generic. If any bit differs it is unavailable (New fails, Best
+// falls back to AVX2). The same self-check passes for AVX2 and Generic in
+// the tests. Generic is the same algorithm in Go with a software fma32 that is
 // correctly rounded (round to odd in float64, then to float32), so it gives
 // the same bits as the hardware; it is the fallback on CPUs without AVX2+FMA
 // and on other architectures, and is two orders of magnitude slower.

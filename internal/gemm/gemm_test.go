@@ -364,11 +364,18 @@ func TestAVX512SelfCheck(t *testing.T) {
 	}
 }
 
-// TestSelfCheckCatchesDifferences makes sure the self-check would reject a
-// kernel that is off by one bit somewhere. Tolerance: n/a.
+// TestSelfCheckCatchesDifferences runs the self-check on the kernels this
+// CPU has (so every kernel variant is checked against the contract tile by
+// tile) and makes sure it would reject a kernel that is off by one bit on an
+// edge tile. Tolerance: none.
 func TestSelfCheckCatchesDifferences(t *testing.T) {
 	if err := selfCheck(genericImpl); err != nil {
-		t.Fatalf("generic against itself: %v", err)
+		t.Fatalf("generic: %v", err)
+	}
+	if hasAVX2() {
+		if err := selfCheck(avx2Impl); err != nil {
+			t.Fatalf("avx2: %v", err)
+		}
 	}
 	bad := genericImpl
 	bad.micro = func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
