@@ -285,6 +285,9 @@ func TestBetaZeroIgnoresC(t *testing.T) {
 	}
 }
 
+// TestPanics checks that inconsistent arguments panic with a message naming
+// Sgemm, the sizes and the offending argument, and that empty products with
+// nil slices do not. Tolerance: n/a (no arithmetic).
 func TestPanics(t *testing.T) {
 	g, _ := New(Generic, 1)
 	x := make([]float32, 100)
@@ -315,6 +318,9 @@ func TestPanics(t *testing.T) {
 	g.Sgemm(false, false, 3, 4, 0, 1, nil, 1, nil, 4, 2, x, 4)
 }
 
+// TestParseKernel checks kernel selection: auto, every available name,
+// unknown and unavailable names (errors listing what is available).
+// Tolerance: n/a (no arithmetic).
 func TestParseKernel(t *testing.T) {
 	best := Best()
 	for _, s := range []string{"", "auto", " AUTO "} {
