@@ -58,7 +58,8 @@
 // goroutines, the caller's included; every element is updated by exactly one
 // unit per K block with the same arithmetic, so the split and the scheduling
 // cannot change results. Products with m·n·k below 2^18 run on the calling
-// goroutine without starting any. Packing buffers come from a sync.Pool owned
+// goroutine without starting any; SgemmBatch runs many such products side by
+// side instead, one per goroutine, with the same results. Packing buffers come from a sync.Pool owned
 // by the Gemm. A Gemm is immutable and safe for concurrent use. The package
 // reads no environment: choosing a kernel (ParseKernel) is the caller's
 // business.

@@ -183,36 +183,116 @@ type problem struct {
 // doc. C must not overlap A or B. Sgemm panics when a size is negative, a
 // leading dimension is smaller than its row length or a slice is too short.
 func (g *Gemm) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("gemm: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
-	}
-	ar, ac := m, k
-	if tA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if tB {
-		br, bc = n, k
-	}
-	checkMatrix("A", ar, ac, a, lda, m, n, k)
-	checkMatrix("B", br, bc, b, ldb, m, n, k)
-	checkMatrix("C", m, n, c, ldc, m, n, k)
+	p := problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	p.check("Sgemm", -1)
 	if m == 0 || n == 0 {
 		return
 	}
-	p := problem{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
-	g.run(&p)
+	g.run(&p, g.threads)
 }
 
-func checkMatrix(name string, rows, cols int, x []float32, ld, m, n, k int) {
+// Product is the arguments of one Sgemm call, for SgemmBatch.
+type Product struct {
+	TA, TB  bool
+	M, N, K int
+	Alpha   float32
+	A       []float32
+	LDA     int
+	B       []float32
+	LDB     int
+	Beta    float32
+	C       []float32
+	LDC     int
+}
+
+// SgemmBatch computes every product of ps, with exactly the results of
+// calling Sgemm on each (the numeric contract does not depend on threads).
+// Small products run whole, one per goroutine, on up to Threads()
+// goroutines, which is how many small products (attention heads, say) keep
+// all threads busy; a product big enough to be split runs alone on all
+// threads. The products' C must not overlap each other or any A or B.
+// SgemmBatch panics like Sgemm, before computing anything, if any product's
+// arguments are inconsistent.
+func (g *Gemm) SgemmBatch(ps []Product) {
+	probs := make([]problem, len(ps))
+	for i, q := range ps {
+		probs[i] = problem{tA: q.TA, tB: q.TB, m: q.M, n: q.N, k: q.K, alpha: q.Alpha, beta: q.Beta, a: q.A, b: q.B, c: q.C, lda: q.LDA, ldb: q.LDB, ldc: q.LDC}
+		probs[i].check("SgemmBatch", i)
+	}
+	var small []int
+	for i := range probs {
+		p := &probs[i]
+		switch {
+		case p.m == 0 || p.n == 0:
+		case g.threads > 1 && p.work() >= 16*minParallelWork:
+			g.run(p, g.threads)
+		default:
+			small = append(small, i)
+		}
+	}
+	if g.threads <= 1 || len(small) <= 1 {
+		for _, i := range small {
+			g.run(&probs[i], 1)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			u := int(next.Add(1) - 1)
+			if u >= len(small) {
+				return
+			}
+			g.run(&probs[small[u]], 1)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(g.threads, len(small)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// check panics, naming op (and the product's index in a batch, if idx ≥ 0),
+// when p's sizes, leading dimensions or slices are inconsistent.
+func (p *problem) check(op string, idx int) {
+	m, n, k := p.m, p.n, p.k
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: %s: negative size m=%d n=%d k=%d", opName(op, idx), m, n, k))
+	}
+	ar, ac := m, k
+	if p.tA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if p.tB {
+		br, bc = n, k
+	}
+	checkMatrix(op, idx, "A", ar, ac, p.a, p.lda, m, n, k)
+	checkMatrix(op, idx, "B", br, bc, p.b, p.ldb, m, n, k)
+	checkMatrix(op, idx, "C", m, n, p.c, p.ldc, m, n, k)
+}
+
+func opName(op string, idx int) string {
+	if idx < 0 {
+		return op
+	}
+	return fmt.Sprintf("%s product %d", op, idx)
+}
+
+// work is m·n·k in int64: on 32-bit platforms it overflows int.
+func (p *problem) work() int64 { return int64(p.m) * int64(p.n) * int64(max(p.k, 1)) }
+
+func checkMatrix(op string, idx int, name string, rows, cols int, x []float32, ld, m, n, k int) {
 	if ld < max(1, cols) {
-		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): ld%s=%d is less than %s's row length %d", m, n, k, strings.ToLower(name), ld, name, cols))
+		panic(fmt.Sprintf("gemm: %s(m=%d n=%d k=%d): ld%s=%d is less than %s's row length %d", opName(op, idx), m, n, k, strings.ToLower(name), ld, name, cols))
 	}
 	if rows == 0 || cols == 0 {
 		return
 	}
 	if need := (rows-1)*ld + cols; len(x) < need {
-		panic(fmt.Sprintf("gemm: Sgemm(m=%d n=%d k=%d): %s is %d×%d with ld%s=%d and needs %d elements, has %d", m, n, k, name, rows, cols, strings.ToLower(name), ld, need, len(x)))
+		panic(fmt.Sprintf("gemm: %s(m=%d n=%d k=%d): %s is %d×%d with ld%s=%d and needs %d elements, has %d", opName(op, idx), m, n, k, name, rows, cols, strings.ToLower(name), ld, need, len(x)))
 	}
 }
 
@@ -226,10 +306,8 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 // delays only the unit it holds. Every element of C is updated by exactly one
 // unit per K block, with the same kernel arithmetic whatever the split, so
 // neither the thread count nor the scheduling can change a bit.
-func (g *Gemm) run(p *problem) {
-	threads := g.threads
-	// int64: on 32-bit platforms m·n·k of a large product overflows int.
-	if work := int64(p.m) * int64(p.n) * int64(max(p.k, 1)); work < minParallelWork {
+func (g *Gemm) run(p *problem, threads int) {
+	if p.work() < minParallelWork {
 		threads = 1
 	}
 	if p.k == 0 {

@@ -394,3 +394,55 @@ func TestSelfCheckCatchesDifferences(t *testing.T) {
 		t.Fatal("self-check accepted a kernel that is one ulp off on an edge tile with beta == 0")
 	}
 }
+
+// TestSgemmBatch checks that a batch gives the bits of one Sgemm per
+// product, for small products (spread over goroutines), a big one (run on
+// all threads) and empty ones, and that a bad product panics before any C
+// is written. Tolerance: none (numeric contract).
+func TestSgemmBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, kern := range Available() {
+		g, _ := New(kern, 3)
+		var ops []*operands
+		for i := range 9 {
+			ops = append(ops, newOperands(rng, i%2 == 0, i%3 == 0, 5+i, 11+2*i, 30+7*i, i%2, 1.5, []float32{0, 1, -0.5}[i%3], false))
+		}
+		big := 100
+		if kern == Generic {
+			big = 40
+		}
+		ops = append(ops, newOperands(rng, false, true, big, big, 3*big, 1, 1, 0.5, false))
+		ops = append(ops, newOperands(rng, false, false, 0, 7, 3, 0, 1, 0, false))
+		ps := make([]Product, len(ops))
+		for i, o := range ops {
+			o.c = append([]float32(nil), o.c...)
+			ps[i] = Product{TA: o.tA, TB: o.tB, M: o.m, N: o.n, K: o.k, Alpha: o.alpha, A: o.a, LDA: o.lda, B: o.b, LDB: o.ldb, Beta: o.beta, C: o.c, LDC: o.ldc}
+		}
+		want := make([][]float32, len(ops))
+		for i, o := range ops {
+			want[i] = o.run(g) // o.run copies C, so ps still sees the originals
+		}
+		g.SgemmBatch(ps)
+		for i := range ops {
+			if j := sameBits(ps[i].C, want[i]); j >= 0 {
+				t.Fatalf("%s: batch product %d differs from Sgemm at element %d", kern, i, j)
+			}
+		}
+	}
+	g, _ := New(Generic, 2)
+	c := []float32{1, 2, 3, 4}
+	func() {
+		defer func() {
+			if s, _ := recover().(string); !strings.Contains(s, "SgemmBatch product 1") {
+				t.Errorf("panic %q should name product 1", s)
+			}
+		}()
+		g.SgemmBatch([]Product{
+			{M: 2, N: 2, K: 1, Alpha: 1, A: []float32{1, 1}, LDA: 1, B: []float32{1, 1}, LDB: 2, C: c, LDC: 2},
+			{M: 2, N: 2, K: 1, Alpha: 1, A: []float32{1}, LDA: 1, B: []float32{1, 1}, LDB: 2, C: c, LDC: 2},
+		})
+	}()
+	if c[0] != 1 {
+		t.Errorf("SgemmBatch wrote C before panicking on a later product")
+	}
+}
