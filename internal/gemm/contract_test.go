@@ -141,6 +141,7 @@ func TestContractExact(t *testing.T) {
 					want := o.runContract()
 					gp := *g
 					gp.packA = []int{0, 1, -1}[(si+tr)%3]
+					gp.packB = []int{0, 1, -1}[(si+2*tr)%3]
 					got := o.run(&gp)
 					if i := sameBits(got, want); i >= 0 {
 						t.Fatalf("%s threads=%d m,n,k=%v tA=%v tB=%v alpha=%g beta=%g: element %d = %g (%08x), contract gives %g (%08x)",

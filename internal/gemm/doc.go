@@ -41,9 +41,10 @@
 // and on other architectures, and is two orders of magnitude slower.
 //
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
-// zero-padded panels of NR columns per K block; op(A) is packed into panels
-// of MR rows per K block and row block when it is reused by enough B panels
-// to pay for the copy, and read in place otherwise (small products). On edge
+// zero-padded panels of NR columns per K block, except when the product has
+// few rows or B is small, where B is read in place; op(A) is packed into
+// panels of MR rows per K block and row block when it is reused by enough B
+// panels to pay for the copy, and read in place otherwise. On edge
 // tiles the kernel reads and writes only the valid part of C (masked loads
 // and stores) and skips rows and vectors that lie wholly outside it; every
 // element it stores went through exactly the FMAs of a full tile, so edges

@@ -125,7 +125,7 @@ func TestKernelsAgree(t *testing.T) {
 				want := o.run(ref)
 				for _, pack := range []int{0, 1, -1} {
 					gp := *g
-					gp.packA = pack
+					gp.packA, gp.packB = pack, -pack
 					if i := sameBits(o.run(&gp), want); i >= 0 {
 						t.Fatalf("%s (packA %d) != generic at m,n,k=%v tA=%v tB=%v, element %d", g.Kernel(), pack, s, tA, tB, i)
 					}
@@ -384,8 +384,8 @@ func TestSelfCheckCatchesDifferences(t *testing.T) {
 		}
 	}
 	bad := genericImpl
-	bad.micro = func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
-		genericImpl.micro(kc, a, ars, als, b, c, ldc, mv, nv, alpha, beta, mode)
+	bad.micro = func(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+		genericImpl.micro(kc, a, ars, als, b, bls, c, ldc, mv, nv, alpha, beta, mode)
 		if mv == 1 && nv < genericNR && mode == 0 {
 			c[0] = math.Nextafter32(c[0], float32(math.Inf(1)))
 		}

@@ -70,7 +70,7 @@ func gen(w *writer, s isa) {
 		w.f("GLOBL gemmMask<>(SB), RODATA|NOPTR, $128")
 		w.f("")
 	}
-	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als int)", s.name)
+	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als, bls int)", s.name)
 	w.f("//")
 	w.f("// %s(4+2r) and %s(5+2r) accumulate row r of the %d×%d tile, each lane an",
 		s.reg, s.reg, mr, s.nr)
@@ -78,7 +78,7 @@ func gen(w *writer, s isa) {
 		s.reg, s.reg)
 	w.f("// hold the B values of one l; the A broadcasts alternate between %s2 and", s.reg)
 	w.f("// %s3 so consecutive rows do not serialize on one register.", s.reg)
-	w.f("TEXT ·%s(SB), NOSPLIT, $0-88", s.name)
+	w.f("TEXT ·%s(SB), NOSPLIT, $0-96", s.name)
 	w.i("MOVQ a+0(FP), SI")
 	w.i("MOVQ b+8(FP), DI")
 	w.i("MOVQ c+16(FP), DX")
@@ -124,9 +124,9 @@ func gen(w *writer, s isa) {
 	// or past mv and a second vector past nv are never stored, so leaving
 	// them out changes no stored value: a stored lane gets the same FMAs in
 	// the same order in every variant.
-	step := func(boff, rows, halves int) {
+	step := func(rows, halves int) {
 		for h := range halves {
-			w.i("VMOVUPS %d(DI), %s", boff+h*vb, r(h))
+			w.i("VMOVUPS %d(DI), %s", h*vb, r(h))
 		}
 		for row := range rows {
 			br := r(2 + row%2)
@@ -140,8 +140,11 @@ func gen(w *writer, s isa) {
 			}
 		}
 		w.i("ADDQ R14, SI")
+		w.i("ADDQ AX, DI")
 	}
-	// Pick the variant for (mv, nv): BX holds mv here.
+	// Pick the variant for (mv, nv): BX holds mv here. Each variant then
+	// keeps the B l-stride (packed: 2 vectors; B in place: its row stride)
+	// in AX.
 	w.i("MOVQ nv+48(FP), AX")
 	w.i("CMPQ AX, $%d", s.nr/2)
 	w.i("JGT wide")
@@ -161,24 +164,24 @@ func gen(w *writer, s isa) {
 		for rows := 1; rows <= mr; rows++ {
 			v := fmt.Sprintf("k%dh%d", rows, halves)
 			w.f("%s:", v)
+			w.i("MOVQ bls+88(FP), AX")
+			w.i("SHLQ $2, AX")
 			w.i("MOVQ CX, BX")
 			w.i("SHRQ $2, BX")
 			w.i("ANDQ $3, CX")
 			w.i("TESTQ BX, BX")
 			w.i("JZ %stail", v)
 			w.f("%sloop4:", v)
-			for u := range 4 {
-				step(2*vb*u, rows, halves)
+			for range 4 {
+				step(rows, halves)
 			}
-			w.i("ADDQ $%d, DI", 4*2*vb)
 			w.i("DECQ BX")
 			w.i("JNZ %sloop4", v)
 			w.f("%stail:", v)
 			w.i("TESTQ CX, CX")
 			w.i("JZ store")
 			w.f("%sloop1:", v)
-			step(0, rows, halves)
-			w.i("ADDQ $%d, DI", 2*vb)
+			step(rows, halves)
 			w.i("DECQ CX")
 			w.i("JNZ %sloop1", v)
 			w.i("JMP store")

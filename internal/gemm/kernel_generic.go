@@ -12,12 +12,11 @@ var genericImpl = impl{mr: genericMR, nr: genericNR, micro: microGeneric}
 // microGeneric is the portable micro-kernel. It performs, element by element,
 // the same float32 FMAs in the same order as the assembly kernels, using the
 // software fma32, so its results are bit-identical to theirs.
-func microGeneric(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+func microGeneric(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
 	const mr, nr = genericMR, genericNR
 	var acc [mr * nr]float32
-	b = b[:kc*nr]
 	for l := range kc {
-		bp := b[l*nr : l*nr+nr]
+		bp := b[l*bls : l*bls+nr]
 		for i := range mv {
 			ai := a[i*ars+l*als]
 			row := acc[i*nr : i*nr+nr]

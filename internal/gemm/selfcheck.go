@@ -34,13 +34,15 @@ func selfFill(x []float32, seed uint32) {
 // the contract for one tile, over every variant the assembly has: each row
 // count, each store shape (full, second vector partial, first vector partial
 // or exact), the K-loop remainders, the three update modes, packed and
-// in-place A. Then whole products against Generic, A packed and in place,
+// in-place A and B. Then whole products against Generic, A and B packed and
+// in place,
 // with two K blocks (the second partial) and edge tiles.
 func selfCheck(im impl) error {
 	mr, nr := im.mr, im.nr
 	const maxKC = 9
 	a := make([]float32, 40*40)
-	b := make([]float32, maxKC*nr)
+	const bpad = 5 // B in place: rows longer than the panel
+	b := make([]float32, maxKC*(nr+bpad))
 	c0 := make([]float32, mr*40)
 	selfFill(a, 1)
 	selfFill(b, 2)
@@ -50,15 +52,16 @@ func selfCheck(im impl) error {
 		for _, nv := range []int{1, nr/2 - 3, nr / 2, nr/2 + 1, nr - 1, nr} {
 			for kc := 1; kc <= maxKC; kc++ {
 				for mode := range 3 {
-					for _, st := range strides {
+					for si, st := range strides {
 						const ldc = 40
+						bls := nr + bpad*(si%2)
 						want := append([]float32(nil), c0...)
 						have := append([]float32(nil), c0...)
-						contractTile(kc, a, st[0], st[1], b, nr, want, ldc, mv, nv, 0.75, -1.5, mode)
-						im.micro(kc, a, st[0], st[1], b, have, ldc, mv, nv, 0.75, -1.5, mode)
+						contractTile(kc, a, st[0], st[1], b, bls, want, ldc, mv, nv, 0.75, -1.5, mode)
+						im.micro(kc, a, st[0], st[1], b, bls, have, ldc, mv, nv, 0.75, -1.5, mode)
 						for i := range want {
 							if math.Float32bits(want[i]) != math.Float32bits(have[i]) {
-								return fmt.Errorf("micro-kernel mv=%d nv=%d kc=%d mode=%d strides=%v: element %d is %g, contract %g", mv, nv, kc, mode, st, i, have[i], want[i])
+								return fmt.Errorf("micro-kernel mv=%d nv=%d kc=%d mode=%d strides=%v bls=%d: element %d is %g, contract %g", mv, nv, kc, mode, st, bls, i, have[i], want[i])
 							}
 						}
 					}
@@ -89,7 +92,7 @@ func selfCheck(im impl) error {
 		want := append([]float32(nil), c0...)
 		ref.Sgemm(tr[0], tr[1], m, n, k, alpha, a, lda, b, ldb, beta, want, n)
 		for _, pack := range []int{1, -1} {
-			got := &Gemm{kernel: "candidate", threads: 2, im: im, pool: &sync.Pool{}, packA: pack}
+			got := &Gemm{kernel: "candidate", threads: 2, im: im, pool: &sync.Pool{}, packA: pack, packB: -pack}
 			have := append([]float32(nil), c0...)
 			got.Sgemm(tr[0], tr[1], m, n, k, alpha, a, lda, b, ldb, beta, have, n)
 			for i := range want {
@@ -104,12 +107,12 @@ func selfCheck(im impl) error {
 
 // contractTile is the micro-kernel's job written from the contract: for the
 // mv×nv corner, t = FMA chain over l from +0, then c = fma32(alpha, t, c0).
-func contractTile(kc int, a []float32, ars, als int, b []float32, nr int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+func contractTile(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
 	for i := range mv {
 		for j := range nv {
 			var t float32
 			for l := range kc {
-				t = fma32(a[i*ars+l*als], b[l*nr+j], t)
+				t = fma32(a[i*ars+l*als], b[l*bls+j], t)
 			}
 			var c0 float32
 			switch mode {
