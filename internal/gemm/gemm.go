@@ -138,7 +138,7 @@ func lookup(k Kernel) (impl, error) {
 		}
 		return avx512Impl, nil
 	}
-	return impl{}, fmt.Errorf("gemm: unknown kernel %q", string(k))
+	return impl{}, fmt.Errorf("gemm: unknown kernel %q (kernels: %s, %s, %s)", string(k), AVX512, AVX2, Generic)
 }
 
 // Kernel returns the kernel g runs.
