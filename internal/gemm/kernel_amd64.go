@@ -22,11 +22,11 @@ var (
 )
 
 // The assembly kernels multiply a 6×kc A panel (element (r, l) at
-// a[r·ars + l·als]: packed, or read in place) by a kc×nr B panel (nr floats
-// per l, bls apart: packed, or read in place) and update the mv×nv corner of the
+// a[r·ars + l·als]: packed, or read in place) by a kc×nr B panel (row l at
+// b[l·bls:]: packed, or read in place) and update the mv×nv corner of the
 // tile at c, rows ldc floats apart: c = fma(alpha, t, c0) with c0 = 0
-// (mode 0), c (mode 1) or float32(beta·c) (mode 2). Nothing outside that
-// corner is read or written.
+// (mode 0), c (mode 1) or float32(beta·c) (mode 2). They read no row of A
+// past mv and write nothing of C outside that corner.
 //
 //go:noescape
 func kernelAVX2(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als, bls int)
