@@ -141,6 +141,7 @@ func TestContractExact(t *testing.T) {
 					want := o.runContract()
 					gp := *g
 					gp.packA = []int{0, 1, -1}[(si+tr)%3]
+					gp.packB = []int{0, 1, -1}[(si+2*tr)%3]
 					got := o.run(&gp)
 					if i := sameBits(got, want); i >= 0 {
 						t.Fatalf("%s threads=%d m,n,k=%v tA=%v tB=%v alpha=%g beta=%g: element %d = %g (%08x), contract gives %g (%08x)",
@@ -150,4 +151,32 @@ func TestContractExact(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzContract compares every kernel with contractSgemm on shapes, flags,
+// strides, scalars and thread counts chosen by the fuzzer (go test -fuzz
+// FuzzContract); without -fuzz it runs the seeds. Tolerance: none.
+func FuzzContract(f *testing.F) {
+	f.Add(uint16(7), uint16(17), uint16(257), uint8(3), uint8(1), uint64(1), float32(1), float32(0))
+	f.Add(uint16(1), uint16(1), uint16(1), uint8(0), uint8(0), uint64(2), float32(-0.5), float32(2))
+	f.Add(uint16(13), uint16(40), uint16(600), uint8(2), uint8(2), uint64(3), float32(2), float32(1))
+	f.Add(uint16(150), uint16(3), uint16(64), uint8(1), uint8(3), uint64(4), float32(0), float32(-0.5))
+	f.Fuzz(func(t *testing.T, m16, n16, k16 uint16, flags, pad uint8, seed uint64, alpha, beta float32) {
+		m, n, k := int(m16%160), int(n16%160), int(k16%700)
+		if m*n*k > 1<<20 {
+			t.Skip("too big for a fuzz iteration")
+		}
+		rng := rand.New(rand.NewPCG(seed, 99))
+		o := newOperands(rng, flags&1 != 0, flags&2 != 0, m, n, k, int(pad%4), alpha, beta, flags&4 != 0)
+		want := o.runContract()
+		for _, kern := range Available() {
+			g, err := New(kern, 1+int(flags>>3)%4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i := sameBits(o.run(g), want); i >= 0 {
+				t.Fatalf("%s m,n,k=%d,%d,%d tA=%v tB=%v alpha=%g beta=%g threads=%d: element %d differs from the contract", kern, m, n, k, o.tA, o.tB, alpha, beta, g.Threads(), i)
+			}
+		}
+	})
 }

@@ -29,24 +29,27 @@
 // AVX2 is a 6×16 micro-kernel in assembly (twelve ymm accumulators, one
 // VFMADD231PS per accumulator and l). AVX512 is the same kernel on zmm
 // registers, 6×32, generated from the same template (gen_kernels.go); the
-// development machines cannot run it, so the first New(AVX512) in a process
-// runs a self-check that compares it bit for bit with Generic on products
-// with partial K blocks, edge tiles and every transpose and beta mode, and
-// makes it unavailable (New fails, Best falls back to AVX2) if any bit
-// differs. Generic is the same algorithm in Go with a software fma32 that is
+// development machines cannot run it, so the first use in a process (New,
+// Available, Best, ParseKernel) runs a self-check: every variant of the
+// micro-kernel (row counts, edge shapes, K remainders, update modes, packed
+// and in-place A) against the contract tile by tile, then whole products
+// against Generic. If any bit differs it is unavailable (New fails, Best
+// falls back to AVX2). The same self-check passes for AVX2 and Generic in
+// the tests. Generic is the same algorithm in Go with a software fma32 that is
 // correctly rounded (round to odd in float64, then to float32), so it gives
 // the same bits as the hardware; it is the fallback on CPUs without AVX2+FMA
 // and on other architectures, and is two orders of magnitude slower.
 //
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
-// zero-padded panels of NR columns per K block; op(A) is packed into panels
-// of MR rows per K block and row block when it is reused by enough B panels
-// to pay for the copy, and read in place otherwise (small products). The
-// micro-kernel always does the
-// arithmetic of a full MR×NR tile; on edge tiles it reads and writes only
-// the valid part of C (masked loads and stores) and the zero padding feeds
-// the rest, so edge elements follow the contract like all others. beta is
-// applied by the first K block's update, so with beta == 0 C is never read.
+// zero-padded panels of NR columns per K block, except when the product has
+// few rows or B is small, where B is read in place; op(A) is packed into
+// panels of MR rows per K block and row block when it is reused by enough B
+// panels to pay for the copy, and read in place otherwise. On edge
+// tiles the kernel reads and writes only the valid part of C (masked loads
+// and stores) and skips rows and vectors that lie wholly outside it; every
+// element it stores went through exactly the FMAs of a full tile, so edges
+// follow the contract like all others. beta is applied by the first K
+// block's update, so with beta == 0 C is never read.
 //
 // # Threads
 //
@@ -56,7 +59,8 @@
 // goroutines, the caller's included; every element is updated by exactly one
 // unit per K block with the same arithmetic, so the split and the scheduling
 // cannot change results. Products with m·n·k below 2^18 run on the calling
-// goroutine without starting any. Packing buffers come from a sync.Pool owned
+// goroutine without starting any; SgemmBatch runs many such products side by
+// side instead, one per goroutine, with the same results. Packing buffers come from a sync.Pool owned
 // by the Gemm. A Gemm is immutable and safe for concurrent use. The package
 // reads no environment: choosing a kernel (ParseKernel) is the caller's
 // business.

@@ -21,6 +21,22 @@ import "math"
 // may not fuse a multiply and an add behind our back (the Go spec allows fusion
 // except across explicit conversions).
 func fma32(a, b, c float32) float32 {
+	s := float64(float64(a)*float64(b)) + float64(c)
+	bits := math.Float64bits(s)
+	// Fast path, inlined: s is not a float32 rounding midpoint (those have
+	// exactly bit 28 set among the 29 bits float32 drops) and lies in the
+	// float32 normal range (|s| ≥ 2^-126, where that bit pattern is what
+	// makes a midpoint). Then the second rounding cannot go wrong, whatever
+	// the first one did: a double-rounding error needs the first rounding to
+	// land exactly on a midpoint.
+	if bits&0x1fffffff != 0x10000000 && bits&0x7ff0000000000000 >= 0x3810000000000000 {
+		return float32(s)
+	}
+	return fma32Slow(a, b, c)
+}
+
+// fma32Slow is fma32 without the fast path: round the float64 sum to odd.
+func fma32Slow(a, b, c float32) float32 {
 	p := float64(float64(a) * float64(b))
 	q := float64(c)
 	s := float64(p + q)

@@ -64,7 +64,7 @@ func TestFMA32Hardware(t *testing.T) {
 			}
 			want[i] = fma32(alpha, ap[i/16], c[i])
 		}
-		microAVX2(1, ap, 1, 6, bp, c, 16, 6, 16, alpha, 0, 1)
+		microAVX2(1, ap, 1, 6, bp, 16, c, 16, 6, 16, alpha, 0, 1)
 		for i := range c {
 			if !sameFloat(c[i], want[i]) {
 				t.Fatalf("fma(%g, %g, ·): hardware %g (%08x), fma32 %g (%08x)", alpha, ap[i/16], c[i], math.Float32bits(c[i]), want[i], math.Float32bits(want[i]))

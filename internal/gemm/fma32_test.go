@@ -93,8 +93,14 @@ func TestFMA32Exact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	check := func(a, b, c float32) {
 		t.Helper()
-		if got, want := fma32(a, b, c), exactFMA32(a, b, c); !sameFloat(got, want) {
+		want := exactFMA32(a, b, c)
+		if got := fma32(a, b, c); !sameFloat(got, want) {
 			t.Fatalf("fma32(%g, %g, %g) = %g (%08x), exact rounding gives %g (%08x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+		// The slow path alone must be right everywhere too, not only
+		// where the fast path hands over.
+		if got := fma32Slow(a, b, c); !sameFloat(got, want) {
+			t.Fatalf("fma32Slow(%g, %g, %g) = %g (%08x), exact rounding gives %g (%08x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
 		}
 	}
 	for _, a := range specials {

@@ -101,7 +101,7 @@ func checkReference(t *testing.T, g *Gemm, o *operands, got []float32) {
 
 // TestKernelsAgree checks that every kernel gives Generic's bits on shapes
 // that hit full tiles, edge tiles, several K blocks, the parallel path and
-// cache-block boundaries, with A packed, read in place, or as the driver
+// the row, column and row super-block boundaries, with A packed, read in place, or as the driver
 // chooses. Tolerance: none (numeric contract).
 func TestKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -110,7 +110,7 @@ func TestKernelsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	shapes := [][3]int{{6, 16, 256}, {61, 67, 513}, {mcBlock + 7, 35, 40}, {9, ncBlock + 21, 3}, {128, 128, 128},
-		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}}
+		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}, {msBlock + 7, 5, KC + 1}}
 	if testing.Short() || raceEnabled {
 		shapes = shapes[:3]
 	}
@@ -125,7 +125,7 @@ func TestKernelsAgree(t *testing.T) {
 				want := o.run(ref)
 				for _, pack := range []int{0, 1, -1} {
 					gp := *g
-					gp.packA = pack
+					gp.packA, gp.packB = pack, -pack
 					if i := sameBits(o.run(&gp), want); i >= 0 {
 						t.Fatalf("%s (packA %d) != generic at m,n,k=%v tA=%v tB=%v, element %d", g.Kernel(), pack, s, tA, tB, i)
 					}
@@ -285,6 +285,9 @@ func TestBetaZeroIgnoresC(t *testing.T) {
 	}
 }
 
+// TestPanics checks that inconsistent arguments panic with a message naming
+// Sgemm, the sizes and the offending argument, and that empty products with
+// nil slices do not. Tolerance: n/a (no arithmetic).
 func TestPanics(t *testing.T) {
 	g, _ := New(Generic, 1)
 	x := make([]float32, 100)
@@ -315,6 +318,9 @@ func TestPanics(t *testing.T) {
 	g.Sgemm(false, false, 3, 4, 0, 1, nil, 1, nil, 4, 2, x, 4)
 }
 
+// TestParseKernel checks kernel selection: auto, every available name,
+// unknown and unavailable names (errors listing what is available).
+// Tolerance: n/a (no arithmetic).
 func TestParseKernel(t *testing.T) {
 	best := Best()
 	for _, s := range []string{"", "auto", " AUTO "} {
@@ -364,20 +370,79 @@ func TestAVX512SelfCheck(t *testing.T) {
 	}
 }
 
-// TestSelfCheckCatchesDifferences makes sure the self-check would reject a
-// kernel that is off by one bit somewhere. Tolerance: n/a.
+// TestSelfCheckCatchesDifferences runs the self-check on the kernels this
+// CPU has (so every kernel variant is checked against the contract tile by
+// tile) and makes sure it would reject a kernel that is off by one bit on an
+// edge tile. Tolerance: none.
 func TestSelfCheckCatchesDifferences(t *testing.T) {
 	if err := selfCheck(genericImpl); err != nil {
-		t.Fatalf("generic against itself: %v", err)
+		t.Fatalf("generic: %v", err)
+	}
+	if hasAVX2() {
+		if err := selfCheck(avx2Impl); err != nil {
+			t.Fatalf("avx2: %v", err)
+		}
 	}
 	bad := genericImpl
-	bad.micro = func(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
-		genericImpl.micro(kc, a, ars, als, b, c, ldc, mv, nv, alpha, beta, mode)
+	bad.micro = func(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+		genericImpl.micro(kc, a, ars, als, b, bls, c, ldc, mv, nv, alpha, beta, mode)
 		if mv == 1 && nv < genericNR && mode == 0 {
 			c[0] = math.Nextafter32(c[0], float32(math.Inf(1)))
 		}
 	}
 	if err := selfCheck(bad); err == nil {
 		t.Fatal("self-check accepted a kernel that is one ulp off on an edge tile with beta == 0")
+	}
+}
+
+// TestSgemmBatch checks that a batch gives the bits of one Sgemm per
+// product, for small products (spread over goroutines), a big one (run on
+// all threads) and empty ones, and that a bad product panics before any C
+// is written. Tolerance: none (numeric contract).
+func TestSgemmBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, kern := range Available() {
+		g, _ := New(kern, 3)
+		var ops []*operands
+		for i := range 9 {
+			ops = append(ops, newOperands(rng, i%2 == 0, i%3 == 0, 5+i, 11+2*i, 30+7*i, i%2, 1.5, []float32{0, 1, -0.5}[i%3], false))
+		}
+		big := 100
+		if kern == Generic {
+			big = 40
+		}
+		ops = append(ops, newOperands(rng, false, true, big, big, 3*big, 1, 1, 0.5, false))
+		ops = append(ops, newOperands(rng, false, false, 0, 7, 3, 0, 1, 0, false))
+		ps := make([]Product, len(ops))
+		for i, o := range ops {
+			o.c = append([]float32(nil), o.c...)
+			ps[i] = Product{TA: o.tA, TB: o.tB, M: o.m, N: o.n, K: o.k, Alpha: o.alpha, A: o.a, LDA: o.lda, B: o.b, LDB: o.ldb, Beta: o.beta, C: o.c, LDC: o.ldc}
+		}
+		want := make([][]float32, len(ops))
+		for i, o := range ops {
+			want[i] = o.run(g) // o.run copies C, so ps still sees the originals
+		}
+		g.SgemmBatch(ps)
+		for i := range ops {
+			if j := sameBits(ps[i].C, want[i]); j >= 0 {
+				t.Fatalf("%s: batch product %d differs from Sgemm at element %d", kern, i, j)
+			}
+		}
+	}
+	g, _ := New(Generic, 2)
+	c := []float32{1, 2, 3, 4}
+	func() {
+		defer func() {
+			if s, _ := recover().(string); !strings.Contains(s, "SgemmBatch product 1") {
+				t.Errorf("panic %q should name product 1", s)
+			}
+		}()
+		g.SgemmBatch([]Product{
+			{M: 2, N: 2, K: 1, Alpha: 1, A: []float32{1, 1}, LDA: 1, B: []float32{1, 1}, LDB: 2, C: c, LDC: 2},
+			{M: 2, N: 2, K: 1, Alpha: 1, A: []float32{1}, LDA: 1, B: []float32{1, 1}, LDB: 2, C: c, LDC: 2},
+		})
+	}()
+	if c[0] != 1 {
+		t.Errorf("SgemmBatch wrote C before panicking on a later product")
 	}
 }

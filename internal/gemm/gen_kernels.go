@@ -70,7 +70,7 @@ func gen(w *writer, s isa) {
 		w.f("GLOBL gemmMask<>(SB), RODATA|NOPTR, $128")
 		w.f("")
 	}
-	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als int)", s.name)
+	w.f("// func %s(a, b, c *float32, kc, ldc, mv, nv int, alpha, beta float32, mode, ars, als, bls int)", s.name)
 	w.f("//")
 	w.f("// %s(4+2r) and %s(5+2r) accumulate row r of the %d×%d tile, each lane an",
 		s.reg, s.reg, mr, s.nr)
@@ -78,7 +78,7 @@ func gen(w *writer, s isa) {
 		s.reg, s.reg)
 	w.f("// hold the B values of one l; the A broadcasts alternate between %s2 and", s.reg)
 	w.f("// %s3 so consecutive rows do not serialize on one register.", s.reg)
-	w.f("TEXT ·%s(SB), NOSPLIT, $0-88", s.name)
+	w.f("TEXT ·%s(SB), NOSPLIT, $0-96", s.name)
 	w.i("MOVQ a+0(FP), SI")
 	w.i("MOVQ b+8(FP), DI")
 	w.i("MOVQ c+16(FP), DX")
@@ -120,45 +120,74 @@ func gen(w *writer, s isa) {
 		w.i("%s %s, %s, %s", s.zero, r(n), r(n), r(n))
 	}
 	w.f("")
-	step := func(boff int) {
-		w.i("VMOVUPS %d(DI), %s", boff, r(0))
-		w.i("VMOVUPS %d(DI), %s", boff+vb, r(1))
-		for row := range mr {
+	// One l step for the top rows×(halves·vector) part of the tile. Rows at
+	// or past mv and a second vector past nv are never stored, so leaving
+	// them out changes no stored value: a stored lane gets the same FMAs in
+	// the same order in every variant.
+	step := func(rows, halves int) {
+		for h := range halves {
+			w.i("VMOVUPS %d(DI), %s", h*vb, r(h))
+		}
+		for row := range rows {
 			br := r(2 + row%2)
 			if row == 0 {
 				w.i("VBROADCASTSS (SI), %s", br)
 			} else {
 				w.i("VBROADCASTSS (SI)(R%d*1), %s", 8+row, br)
 			}
-			w.i("VFMADD231PS %s, %s, %s", r(0), br, acc(row, 0))
-			w.i("VFMADD231PS %s, %s, %s", r(1), br, acc(row, 1))
+			for h := range halves {
+				w.i("VFMADD231PS %s, %s, %s", r(h), br, acc(row, h))
+			}
 		}
 		w.i("ADDQ R14, SI")
+		w.i("ADDQ AX, DI")
 	}
-	w.i("MOVQ CX, BX")
-	w.i("SHRQ $2, BX")
-	w.i("ANDQ $3, CX")
-	w.i("TESTQ BX, BX")
-	w.i("JZ tail")
-	w.f("")
-	w.f("loop4:")
-	for u := range 4 {
-		step(2 * vb * u)
+	// Pick the variant for (mv, nv): BX holds mv here. Each variant then
+	// keeps the B l-stride (packed: 2 vectors; B in place: its row stride)
+	// in AX.
+	w.i("MOVQ nv+48(FP), AX")
+	w.i("CMPQ AX, $%d", s.nr/2)
+	w.i("JGT wide")
+	for rows := 1; rows < mr; rows++ {
+		w.i("CMPQ BX, $%d", rows)
+		w.i("JEQ k%dh1", rows)
 	}
-	w.i("ADDQ $%d, DI", 4*2*vb)
-	w.i("DECQ BX")
-	w.i("JNZ loop4")
+	w.i("JMP k%dh1", mr)
+	w.f("wide:")
+	for rows := 1; rows < mr; rows++ {
+		w.i("CMPQ BX, $%d", rows)
+		w.i("JEQ k%dh2", rows)
+	}
+	w.i("JMP k%dh2", mr)
 	w.f("")
-	w.f("tail:")
-	w.i("TESTQ CX, CX")
-	w.i("JZ store")
-	w.f("")
-	w.f("loop1:")
-	step(0)
-	w.i("ADDQ $%d, DI", 2*vb)
-	w.i("DECQ CX")
-	w.i("JNZ loop1")
-	w.f("")
+	for halves := 1; halves <= 2; halves++ {
+		for rows := 1; rows <= mr; rows++ {
+			v := fmt.Sprintf("k%dh%d", rows, halves)
+			w.f("%s:", v)
+			w.i("MOVQ bls+88(FP), AX")
+			w.i("SHLQ $2, AX")
+			w.i("MOVQ CX, BX")
+			w.i("SHRQ $2, BX")
+			w.i("ANDQ $3, CX")
+			w.i("TESTQ BX, BX")
+			w.i("JZ %stail", v)
+			w.f("%sloop4:", v)
+			for range 4 {
+				step(rows, halves)
+			}
+			w.i("DECQ BX")
+			w.i("JNZ %sloop4", v)
+			w.f("%stail:", v)
+			w.i("TESTQ CX, CX")
+			w.i("JZ store")
+			w.f("%sloop1:", v)
+			step(rows, halves)
+			w.i("DECQ CX")
+			w.i("JNZ %sloop1", v)
+			w.i("JMP store")
+			w.f("")
+		}
+	}
 
 	// The update c = fma(alpha, t, c0) where c0 is 0 (mode 0: beta == 0 on
 	// the first K block, C not read), C (mode 1) or beta·C rounded to float32
@@ -186,14 +215,32 @@ func gen(w *writer, s isa) {
 		w.i("SUBQ R9, R11")
 		w.i("LEAQ (R10)(R11*4), R10")
 	}
+	// Three store shapes: all columns valid; the first vector full and the
+	// second partial; the first partial (or exactly full) and the second
+	// absent. Only a partial vector uses a masked load/store, which is slow
+	// on AMD (VMASKMOVPS stores), and an absent one is not touched at all.
 	w.i("CMPQ R9, $%d", s.nr)
-	w.i("JNE masked")
-	for _, masked := range []bool{false, true} {
-		prefix := "full"
-		if masked {
-			prefix = "masked"
-			w.f("masked:")
-		}
+	w.i("JEQ full")
+	w.i("CMPQ R9, $%d", s.nr/2)
+	w.i("JGT hi")
+	w.i("JMP lo")
+	type vecStore int
+	const (
+		plain vecStore = iota
+		partial
+		absent
+	)
+	paths := []struct {
+		name  string
+		halfs [2]vecStore
+	}{
+		{"full", [2]vecStore{plain, plain}},
+		{"hi", [2]vecStore{plain, partial}},
+		{"lo", [2]vecStore{partial, absent}},
+	}
+	for _, path := range paths {
+		prefix := path.name
+		w.f("%s:", prefix)
 		w.i("CMPQ AX, $1")
 		w.i("JEQ %s1", prefix)
 		w.i("CMPQ AX, $2")
@@ -202,13 +249,17 @@ func gen(w *writer, s isa) {
 			w.f("%s%d:", prefix, mode)
 			for row := range mr {
 				for half := range 2 {
+					kind := path.halfs[half]
+					if kind == absent {
+						continue
+					}
 					off := half * vb
 					tmp := r(1)
 					// load c0
 					switch {
 					case mode == 0:
 						w.i("%s %s, %s, %s", s.zero, tmp, tmp, tmp)
-					case !masked:
+					case kind == plain:
 						w.i("VMOVUPS %d(DX), %s", off, tmp)
 					case s.avx512:
 						w.i("VMOVUPS.Z %d(DX), K%d, %s", off, half+1, tmp)
@@ -221,7 +272,7 @@ func gen(w *writer, s isa) {
 					}
 					w.i("VFMADD231PS %s, %s, %s", acc(row, half), r(0), tmp)
 					switch {
-					case !masked:
+					case kind == plain:
 						w.i("VMOVUPS %s, %d(DX)", tmp, off)
 					case s.avx512:
 						w.i("VMOVUPS %s, K%d, %d(DX)", tmp, half+1, off)

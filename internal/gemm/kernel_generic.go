@@ -1,5 +1,7 @@
 package gemm
 
+import "math"
+
 const (
 	genericMR = 6
 	genericNR = 16
@@ -10,17 +12,24 @@ var genericImpl = impl{mr: genericMR, nr: genericNR, micro: microGeneric}
 // microGeneric is the portable micro-kernel. It performs, element by element,
 // the same float32 FMAs in the same order as the assembly kernels, using the
 // software fma32, so its results are bit-identical to theirs.
-func microGeneric(kc int, a []float32, ars, als int, b, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
+func microGeneric(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
 	const mr, nr = genericMR, genericNR
 	var acc [mr * nr]float32
-	b = b[:kc*nr]
 	for l := range kc {
-		bp := b[l*nr : l*nr+nr]
+		bp := b[l*bls : l*bls+nr]
 		for i := range mv {
 			ai := a[i*ars+l*als]
 			row := acc[i*nr : i*nr+nr]
 			for j, bj := range bp[:nv] {
-				row[j] = fma32(ai, bj, row[j])
+				// fma32 with its fast path written out, because the
+				// compiler will not inline it here.
+				t := row[j]
+				s := float64(float64(ai)*float64(bj)) + float64(t)
+				if bits := math.Float64bits(s); bits&0x1fffffff != 0x10000000 && bits&0x7ff0000000000000 >= 0x3810000000000000 {
+					row[j] = float32(s)
+				} else {
+					row[j] = fma32Slow(ai, bj, t)
+				}
 			}
 		}
 	}

@@ -37,13 +37,10 @@ func packB(dst []float32, p *problem, pc, kc, jc, nc, nr int) {
 		// cache lines of a panel. Walking panel by panel instead reads 64
 		// bytes from each of kc rows, which thrashes the TLB on wide B.
 		src := b[pc*ldb+jc:]
-		if nr == 16 {
-			rows16(dst, src, kc, full/16, ldb, 16*kc)
-		} else {
-			for jr := 0; jr < full; jr += nr {
-				for l := range kc {
-					copy(dst[jr*kc+l*nr:jr*kc+l*nr+nr], src[l*ldb+jr:l*ldb+jr+nr])
-				}
+		if full > 0 {
+			// Each 16-column strip of a panel is one pass: nr/16 passes.
+			for h := 0; h < nr; h += 16 {
+				rows16(dst[h:], src[h:], kc, full/nr, ldb, nr*kc, nr, nr)
 			}
 		}
 		if full < nc {

@@ -3,7 +3,7 @@
 package gemm
 
 //go:noescape
-func copyRows16(dst, src *float32, kc, npanels, lds, dpanel int)
+func copyRows16(dst, src *float32, kc, npanels, lds, dpanel, dls, schunk int)
 
 //go:noescape
 func copyRows6(dst, src *float32, kc, lds int)
@@ -14,12 +14,12 @@ func transpose4(dst, src *float32, kc, lds, dstride int)
 //go:noescape
 func transpose2(dst, src *float32, kc, lds, dstride int)
 
-func rows16(dst, src []float32, kc, npanels, lds, dpanel int) {
+func rows16(dst, src []float32, kc, npanels, lds, dpanel, dls, schunk int) {
 	if kc < 1 || npanels < 1 {
 		return
 	}
-	checkPack("rows16", dst, src, (npanels-1)*dpanel+16*kc, (kc-1)*lds+16*npanels)
-	copyRows16(&dst[0], &src[0], kc, npanels, lds, dpanel)
+	checkPack("rows16", dst, src, (npanels-1)*dpanel+(kc-1)*dls+16, (kc-1)*lds+(npanels-1)*schunk+16)
+	copyRows16(&dst[0], &src[0], kc, npanels, lds, dpanel, dls, schunk)
 }
 
 func rows6(dst, src []float32, kc, lds int) {

@@ -5,11 +5,12 @@
 // Packing helpers. They use only SSE, the amd64 baseline, because every
 // kernel (Generic included) shares the packing code.
 
-// func copyRows16(dst, src *float32, kc, npanels, lds, dpanel int)
+// func copyRows16(dst, src *float32, kc, npanels, lds, dpanel, dls, schunk int)
 //
-// For l < kc and p < npanels: dst[p·dpanel + 16l : +16] = src[l·lds + 16p : +16].
+// For l < kc and p < npanels:
+// dst[p·dpanel + l·dls : +16] = src[l·lds + p·schunk : +16].
 // Walking src row by row keeps its reads sequential.
-TEXT ·copyRows16(SB), NOSPLIT, $0-48
+TEXT ·copyRows16(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ kc+16(FP), CX
@@ -18,6 +19,10 @@ TEXT ·copyRows16(SB), NOSPLIT, $0-48
 	SHLQ $2, R8
 	MOVQ dpanel+40(FP), R9
 	SHLQ $2, R9
+	MOVQ dls+48(FP), R12
+	SHLQ $2, R12
+	MOVQ schunk+56(FP), R13
+	SHLQ $2, R13
 
 row16:
 	MOVQ SI, R10
@@ -33,12 +38,12 @@ panel16:
 	MOVUPS X1, 16(R11)
 	MOVUPS X2, 32(R11)
 	MOVUPS X3, 48(R11)
-	ADDQ $64, R10
+	ADDQ R13, R10
 	ADDQ R9, R11
 	DECQ BX
 	JNZ panel16
 	ADDQ R8, SI
-	ADDQ $64, DI
+	ADDQ R12, DI
 	DECQ CX
 	JNZ row16
 	RET

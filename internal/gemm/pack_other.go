@@ -2,8 +2,8 @@
 
 package gemm
 
-func rows16(dst, src []float32, kc, npanels, lds, dpanel int) {
-	copyRows16Go(dst, src, kc, npanels, lds, dpanel)
+func rows16(dst, src []float32, kc, npanels, lds, dpanel, dls, schunk int) {
+	copyRows16Go(dst, src, kc, npanels, lds, dpanel, dls, schunk)
 }
 
 func rows6(dst, src []float32, kc, lds int) { copyRows6Go(dst, src, kc, lds) }

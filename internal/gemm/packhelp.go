@@ -6,12 +6,14 @@ import "fmt"
 // in pack_amd64.s are used and these serve as their test oracle; elsewhere
 // they are the implementation.
 
-// copyRows16Go: for l < kc, p < npanels: dst[p·dpanel+16l : +16] = src[l·lds+16p : +16].
-func copyRows16Go(dst, src []float32, kc, npanels, lds, dpanel int) {
+// copyRows16Go: for l < kc, p < npanels:
+// dst[p·dpanel + l·dls : +16] = src[l·lds + p·schunk : +16].
+func copyRows16Go(dst, src []float32, kc, npanels, lds, dpanel, dls, schunk int) {
 	for l := range kc {
-		row := src[l*lds : l*lds+16*npanels]
 		for p := range npanels {
-			copy(dst[p*dpanel+16*l:p*dpanel+16*l+16], row[16*p:16*p+16])
+			d := p*dpanel + l*dls
+			s := l*lds + p*schunk
+			copy(dst[d:d+16], src[s:s+16])
 		}
 	}
 }
