@@ -62,8 +62,7 @@ const defaultGrain = 1 << 16
 type Backend struct {
 	threads int        // goroutines a kernel is split over, ≥ 1
 	grain   int        // elements from which a kernel is split, ≥ 1
-	gemm    *gemm.Gemm // products split over threads goroutines
-	gemm1   *gemm.Gemm // the same kernel on one goroutine, for batch items run side by side
+	gemm    *gemm.Gemm // products on up to threads goroutines
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -95,11 +94,7 @@ func NewKernel(threads int, kernel string) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	g1, err := gemm.New(k, 1)
-	if err != nil {
-		return nil, err
-	}
-	return &Backend{threads: threads, grain: defaultGrain, gemm: g, gemm1: g1}, nil
+	return &Backend{threads: threads, grain: defaultGrain, gemm: g}, nil
 }
 
 // Threads returns the number of goroutines kernels are split over.

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/trak-dev/trak/internal/backend"
+	"github.com/trak-dev/trak/internal/gemm"
 )
 
 // Gemm computes C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i] for every batch
@@ -20,9 +21,8 @@ import (
 // When A is batched, not transposed, and B is 2-D (a linear layer applied
 // to a batch), the batch is one product on (batch·m, k), split over the
 // backend's threads inside it. Otherwise the batch items are separate
-// products: spread over the threads, one single-threaded product each, when
-// there are at least as many items as threads; one after the other, each
-// split over the threads, when there are fewer.
+// products handed to gemm's SgemmBatch: small ones run whole, side by side
+// on the threads; one big enough to split runs alone on all of them.
 func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta float32, c *backend.Tensor) {
 	const op = "Gemm"
 	ad, bd, cd := data(op, "A", a), data(op, "B", b), data(op, "C", c)
@@ -59,7 +59,8 @@ func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta f
 		return
 	}
 	aSize, bSize, cSize := ar*ac, br*bc, m*n
-	item := func(g gemmer, i int) {
+	ps := make([]gemm.Product, batch)
+	for i := range ps {
 		ai, bi := ad, bd
 		if aBatched {
 			ai = ad[i*aSize : (i+1)*aSize]
@@ -67,24 +68,10 @@ func (be *Backend) Gemm(tA, tB bool, alpha float32, a, b *backend.Tensor, beta f
 		if bBatched {
 			bi = bd[i*bSize : (i+1)*bSize]
 		}
-		g.Sgemm(tA, tB, m, n, k, alpha, ai, max(ac, 1), bi, max(bc, 1), beta, cd[i*cSize:(i+1)*cSize], n)
+		ps[i] = gemm.Product{TA: tA, TB: tB, M: m, N: n, K: k, Alpha: alpha, A: ai, LDA: max(ac, 1),
+			B: bi, LDB: max(bc, 1), Beta: beta, C: cd[i*cSize : (i+1)*cSize], LDC: n}
 	}
-	if batch < be.threads {
-		for i := range batch {
-			item(be.gemm, i)
-		}
-		return
-	}
-	be.split(batch, batch*m*n*max(k, 1), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			item(be.gemm1, i)
-		}
-	})
-}
-
-// gemmer is the one method of *gemm.Gemm the backend calls.
-type gemmer interface {
-	Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	be.gemm.SgemmBatch(ps)
 }
 
 // gemmOperand checks that t is 2-D (shared by every batch item) or has C's
