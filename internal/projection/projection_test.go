@@ -56,7 +56,7 @@ func TestNewValidates(t *testing.T) {
 		{"p zero", Spec{Kind: Rademacher, Dim: 16, NumParams: 0}, 1, "number of parameters is 0"},
 		{"p zero none", Spec{Kind: None, NumParams: 0}, 1, "number of parameters is 0"},
 		{"workers zero", ok, 0, "workers is 0"},
-		{"bad kind", Spec{Kind: "gauss", Dim: 16, NumParams: 10}, 1, "valid kinds: rademacher, normal, none"},
+		{"bad kind", Spec{Kind: "gauss", Dim: 16, NumParams: 10}, 1, "valid kinds: rademacher, normal, sjlt, none"},
 		{"uppercase kind", Spec{Kind: "Normal", Dim: 16, NumParams: 10}, 1, "unknown kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
