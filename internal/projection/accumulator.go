@@ -77,7 +77,7 @@ type accState struct {
 	dim      int
 
 	// Rademacher, Normal and SJLT.
-	rows      int       // rows per block: BlockRows, or SJLTBlockRows for SJLT
+	rows      int // rows per block: BlockRows, or SJLTBlockRows for SJLT
 	sj        *sjltState
 	acc       *exactAcc // capacity × dim exact sums of the block partials
 	adds      int       // blocks multiplied since the sums were last normalised
@@ -117,10 +117,10 @@ type worker struct {
 // rows in data (example b's row l at data[b·BlockRows + l], zero where no row
 // arrived) and a bit per row that arrived.
 type staged struct {
-	t      int64 // block index
-	rows   int   // rows in the block: BlockRows, or fewer for the last block
-	filled int   // rows that arrived
-	pos    int   // index in openList
+	t      int64     // block index
+	rows   int       // rows in the block: BlockRows, or fewer for the last block
+	filled int       // rows that arrived
+	pos    int       // index in openList
 	mask   []uint64  // rows/64 words
 	data   []float32 // capacity × BlockRows; for SJLT, the spans' rows
 	// SJLT: the ranges that arrived, in arrival order, and the length of
@@ -454,11 +454,11 @@ func (s *accState) multiply(j blockJob) {
 
 // Phases of the workers' work.
 const (
-	phaseMultiply = iota // multiply s.job
-	phaseFinish          // round the sums into s.out and clear them
-	phaseSJLTTable       // generate the (column, sign) table of an SJLT tile
-	phaseSJLTScatter     // scatter-add an SJLT tile into the partials
-	phaseSJLTAdd         // add the SJLT partials to the exact sums
+	phaseMultiply    = iota // multiply s.job
+	phaseFinish             // round the sums into s.out and clear them
+	phaseSJLTTable          // generate the (column, sign) table of an SJLT tile
+	phaseSJLTScatter        // scatter-add an SJLT tile into the partials
+	phaseSJLTAdd            // add the SJLT partials to the exact sums
 )
 
 // dispatch runs phase on all workers and waits for them.
