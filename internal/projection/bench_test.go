@@ -148,3 +148,47 @@ func BenchmarkProjectSparse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProjectSJLT projects batches of B = 16 examples of p = 4,194,304
+// parameters (64 SJLT blocks) to k = 4096 dimensions, the gradient added in
+// slices of 65,536 parameters, for the sparse projector with the default s
+// and with s = 1, and for rademacher at the same k for the ratio. It reports
+// ns per parameter per example (batch time / (p·B)).
+//
+//	go test -run '^$' -bench ProjectSJLT -benchtime 2x ./internal/projection
+func BenchmarkProjectSJLT(b *testing.B) {
+	const (
+		p     = 1 << 22
+		k     = 4096
+		batch = 16
+		chunk = 1 << 16
+	)
+	g := make([]float32, batch*chunk)
+	copy(g, exampleGrad(1, len(g)))
+	out := make([]float32, batch*k)
+	for _, tc := range []struct {
+		kind Kind
+		s    int
+	}{{SJLT, DefaultNonZeros}, {SJLT, 1}, {Rademacher, 0}} {
+		name := string(tc.kind)
+		if tc.kind == SJLT {
+			name = fmt.Sprintf("sjlt/s=%d", tc.s)
+		}
+		b.Run(name, func(b *testing.B) {
+			pr, err := New(Spec{Kind: tc.kind, Dim: k, NonZeros: tc.s, Seed: 1, NumParams: p}, runtime.GOMAXPROCS(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := pr.NewAccumulator(batch)
+			defer a.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for off := 0; off < p; off += chunk {
+					a.Add(int64(off), min(chunk, p-off), g, chunk)
+				}
+				a.Finish(out, k)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*p*batch), "ns/param/example")
+		})
+	}
+}
