@@ -283,3 +283,46 @@ func TestCLIPReferenceProjected(t *testing.T) {
 		t.Errorf("correlation at k = %d is %.4f, want ≥ 0.95", ks[len(ks)-1], last)
 	}
 }
+
+// refProjectedCorr runs the reference pipeline with the given projector
+// block (YAML lines under "projector:") and returns the Pearson correlation
+// of its scores with the exact ones.
+func refProjectedCorr(t *testing.T, dir string, m refManifest, want []float64, name, projector string) float64 {
+	t.Helper()
+	store := refPipeline(t, dir, m, name, projector)
+	got, _ := refReadNpy(t, filepath.Join(store, "scores", "val.npy"))
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d scores, reference %d", name, len(got), len(want))
+	}
+	return refPearson(got, want)
+}
+
+// TestCLIPReferenceSJLTSweep measures, for seeds 0–5, the correlation of
+// projected with exact scores for rademacher and for sjlt with s = 1, 2, 4
+// and 8 at each k; it is how the floors of TestCLIPReferenceProjectedSJLT
+// and the default s were chosen. It takes a few minutes, so it runs only
+// with TRAK_REF_SWEEP=1:
+//
+//	TRAK_REF_SWEEP=1 go test -run CLIPReferenceSJLTSweep -v ./cmd/trak
+func TestCLIPReferenceSJLTSweep(t *testing.T) {
+	if os.Getenv("TRAK_REF_SWEEP") == "" {
+		t.Skip("set TRAK_REF_SWEEP=1 to run the sweep")
+	}
+	dir, m := refSetup(t)
+	want, _ := refReadNpy(t, filepath.Join(dir, "scores.npy"))
+	for _, k := range []int{16, 64, 256, 1024} {
+		for _, proj := range []string{"rademacher", "sjlt s=1", "sjlt s=2", "sjlt s=4", "sjlt s=8"} {
+			line := fmt.Sprintf("k = %4d %-10s", k, proj)
+			for seed := range 6 {
+				block := fmt.Sprintf("  type: rademacher\n  dim: %d\n  seed: %d\n", k, seed)
+				if s, ok := strings.CutPrefix(proj, "sjlt s="); ok {
+					block = fmt.Sprintf("  type: sjlt\n  dim: %d\n  s: %s\n  seed: %d\n", k, s, seed)
+				}
+				name := fmt.Sprintf("sweep_k%d_%s_%d", k, strings.ReplaceAll(proj, " ", ""), seed)
+				line += fmt.Sprintf(" %.4f", refProjectedCorr(t, dir, m, want, name, block))
+				os.RemoveAll(filepath.Join(dir, name))
+			}
+			t.Log(line)
+		}
+	}
+}

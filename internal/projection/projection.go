@@ -46,11 +46,33 @@
 // entries use only integer arithmetic and the correctly rounded h, and are
 // exact everywhere.
 //
+// SJLT (sparse Johnson–Lindenstrauss transform, block construction of Kane
+// and Nelson; s = 1 is CountSketch). Each row has exactly s non-zeros
+// (s = Spec.NonZeros, 1 ≤ s ≤ k), one in each of s contiguous column blocks:
+//
+//	b_j = ⌊j·k/s⌋ for j = 0 … s      (integer arithmetic; b_0 = 0, b_s = k)
+//	block j = columns [b_j, b_{j+1}),  width w_j = b_{j+1} − b_j ≥ 1
+//	x = philox.Block(key, Counter{uint32(j/2), uint32(r), uint32(r>>32), DomainSJLT})
+//	col_j = b_j + ⌊x[2·(j%2)]·w_j / 2³²⌋    (the 64-bit product shifted right by 32)
+//	P[r, col_j] = +v if bit 0 of x[2·(j%2)+1] is 1, else −v
+//	P[r, c] = 0 for every other column c
+//
+// with v = float32(1 / math.Sqrt(float64(s))): a correctly rounded float64
+// square root and division, then rounded to the nearest float32. One Philox
+// call serves column blocks j and j+1 of a row (j even); for odd s the last
+// call's words 2 and 3 are unused, and for s = 1 words 2 and 3 always are.
+// The non-zeros of a row lie in distinct columns, the column within its
+// block is uniform up to the 2⁻³² granularity of x, and the sign is
+// independent of the column.
+//
 // None. P is the p × p identity (k = p); no random numbers are drawn.
 //
 // With the 1/√k scale, E[P[r,c]] = 0 and E[P[r,c]²] = 1/k (up to the float32
 // rounding of s for rademacher), so E‖Pᵀg‖² = ‖g‖² for every g: the
 // regularisation λ of the later solve means the same thing whatever k is.
+// For SJLT, E[P[r,c]] = 0 and Σ_c P[r,c]² = s·v² = 1 within 2⁻²³ for every
+// row, and distinct rows' entries are independent with mean zero, so again
+// E‖Pᵀg‖² = ‖g‖².
 //
 // # Computing Pᵀg
 //
@@ -103,6 +125,35 @@
 //
 // The exact sum costs B·k additions of a float32 into a fixed-point
 // accumulator per block, against 2·B·R·k flops for the block's GEMM.
+//
+// # Computing Pᵀg for SJLT
+//
+// SJLT uses the same exact sum over blocks, with blocks of
+// R = SJLTBlockRows = 65,536 rows aligned to multiples of R (an SJLT block's
+// partial costs B·s·R additions, so with 512 rows the B·k of the exact sum
+// would dominate). The partial of block t is computed without a GEMM:
+//
+//	U_t[b, c] = 0 (float32 +0); then for each row r of block t in ascending
+//	order that received a gradient, and for j = 0 … s−1 in order:
+//	    U_t[b, col_j(r)] = float32(U_t[b, col_j(r)] + σ_j(r)·g_b[r])
+//	S_t[b, c] = float32(U_t[b, c] · v)      (skipped when s = 1, v = 1)
+//
+// where σ_j(r) = ±1 is the sign of the non-zero of block j, so σ·g is exact
+// (a sign flip), every addition is a float32 addition rounded to nearest
+// even (no fused multiply-add: there is no multiplication), and the scale
+// is applied once per block and column. Rows that did not receive a
+// gradient are skipped; that equals adding zeros, since U starts at +0, so
+// is never −0, and x + ±0 = x for every other x. Then, as for the dense
+// kinds, feature[b, c] = round32(Σ_t S_t[b, c]) with the sum exact. A
+// partially delivered block is staged as the ranges that arrived (at most
+// B × R floats), sorted by row before its partial is computed. The
+// Accumulator generates the (column, sign) pairs of a tile of a block's
+// rows once, its workers sharing out the rows, then applies them to all
+// examples of the batch, the workers sharing out the examples; each example's
+// partial is computed by one worker in the order above, so the result is
+// bit-identical whatever the chunking, delivery order, sparsity, worker
+// count, batch size and position, exactly as for the dense kinds. The cost
+// is O(p·s) per example (p·⌈s/2⌉ Philox calls per batch), against O(p·k).
 package projection
 
 import (
