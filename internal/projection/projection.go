@@ -266,7 +266,9 @@ type Projector struct {
 	sjltScale float32
 	colStart  []int
 	blockRows int
-	sjltTile  int // rows per tile of the SJLT table; changes only speed
+	sjltTile  int      // rows per tile of the SJLT table; changes only speed
+	sjltBase  []uint32 // b_j, for the table generator
+	sjltWidth []uint64 // w_j = b_{j+1} − b_j
 }
 
 // New validates s and returns its Projector. workers (≥ 1) is the number of
@@ -327,6 +329,12 @@ func New(s Spec, workers int) (*Projector, error) {
 		p.colStart = make([]int, s.NonZeros+1)
 		for j := range p.colStart {
 			p.colStart[j] = int(int64(j) * int64(s.Dim) / int64(s.NonZeros))
+		}
+		p.sjltBase = make([]uint32, s.NonZeros)
+		p.sjltWidth = make([]uint64, s.NonZeros)
+		for j := range s.NonZeros {
+			p.sjltBase[j] = uint32(p.colStart[j])
+			p.sjltWidth[j] = uint64(p.colStart[j+1] - p.colStart[j])
 		}
 		p.blockRows = SJLTBlockRows
 		p.sjltTile = max(64, sjltTableEntries/s.NonZeros)

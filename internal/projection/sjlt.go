@@ -229,10 +229,9 @@ func scatter(part, g []float32, tab []uint32, nz int) {
 // call.
 func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 	nz := p.spec.NonZeros
-	cs := p.colStart
+	base, width := p.sjltBase[:nz], p.sjltWidth[:nz]
 	pack := func(j int, col, sign uint32) uint32 {
-		w := uint64(cs[j+1] - cs[j])
-		return uint32(cs[j]) + uint32(uint64(col)*w>>32) | (sign&1^1)<<31
+		return base[j] + uint32(uint64(col)*width[j]>>32) | (sign&1^1)<<31
 	}
 	if nz <= 2 {
 		// One Philox call per row: two rows per Block2.
