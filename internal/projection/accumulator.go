@@ -55,6 +55,11 @@ var _ [0]struct{} = [tileRows - 64]struct{}{} // tileRows must be 64
 // do not allocate once the largest number of open blocks has been seen,
 // except once to start the helper goroutines.
 //
+// For SJLT the blocks have SJLTBlockRows rows, and a staged block holds only
+// the ranges that arrived (B floats per row, so at most B × SJLTBlockRows),
+// which keeps sparse delivery of an embedding table as small as the rows the
+// batch uses; its buffer grows as needed and is kept for reuse.
+//
 // An Accumulator is also the CPU backend's backend.Projection
 // (Backend.NewProjection in internal/backend/cpu), which feeds it the
 // gradient tensors' storage in place.
@@ -152,8 +157,11 @@ type blockJob struct {
 // 80·batch·Dim() for the exact sums (ten 64-bit digits per feature),
 // 2 KiB·batch per open staged block (one is allocated up front), NumParams/4096
 // for a bit per block, and 512·workers·(batch + 64) for the workers' buffers:
-// P is never materialised. For None it is 4·batch·NumParams bytes plus a bit
-// per parameter. It panics if batch < 1.
+// P is never materialised. For SJLT it is the same exact sums, 4·batch·Dim()
+// for the float32 partials, 4·s·max(64, 65,536/s) (256 KiB for s ≤ 1024)
+// for a tile's (column, sign) table, and for each open staged block 4·batch
+// bytes per row that arrived. For None it is 4·batch·NumParams bytes plus a
+// bit per parameter. It panics if batch < 1.
 func (p *Projector) NewAccumulator(batch int) *Accumulator {
 	if batch < 1 {
 		panic(fmt.Sprintf("projection: NewAccumulator batch %d, must be at least 1", batch))
@@ -386,6 +394,10 @@ func (a *Accumulator) Reset() {
 
 // reset clears the sums and the record of the blocks multiplied.
 func (s *accState) reset() {
+	if s.sj != nil { // partials left by a panic in the middle of a block
+		clear(s.sj.part)
+		s.sj.segs = s.sj.segs[:0]
+	}
 	s.acc.clear(0, s.capacity*s.dim)
 	s.adds = 0
 	clear(s.done)

@@ -438,3 +438,62 @@ func TestSJLTNormPreserved(t *testing.T) {
 		}
 	}
 }
+
+// A warm SJLT Accumulator allocates nothing per batch, for whole blocks and
+// for blocks staged from pieces.
+func TestSJLTDoesNotAllocateWhenWarm(t *testing.T) {
+	const p, k = SJLTBlockRows + 5000, 64
+	pr := mustNew(t, Spec{Kind: SJLT, Dim: k, NonZeros: 4, NumParams: p}, 2)
+	g := batchOf([]int{0, 1}, [][]float32{exampleGrad(1, p), exampleGrad(2, p)}, p, p)
+	a := pr.NewAccumulator(2)
+	defer a.Close()
+	out := make([]float32, 2*k)
+	pass := func() {
+		a.Add(SJLTBlockRows, 5000, g[SJLTBlockRows:], p)
+		a.Add(0, SJLTBlockRows, g, p)
+		a.Add(100, 0, g, p)
+		a.Finish(out, k)
+		a.Add(30000, p-30000, g[30000:], p)
+		a.Add(0, 30000, g, p)
+		a.Finish(out, k)
+	}
+	pass()
+	if n := testing.AllocsPerRun(3, pass); n != 0 {
+		t.Errorf("%v allocations per warm pass, want 0", n)
+	}
+}
+
+// Overlapping ranges panic for SJLT too (staged, whole-block and completed
+// blocks), and Reset makes the Accumulator usable again with the bits of a
+// fresh one.
+func TestSJLTOverlapPanics(t *testing.T) {
+	const p = 3*256 + 10
+	pr := withSJLTBlocks(mustNew(t, Spec{Kind: SJLT, Dim: 8, NonZeros: 2, NumParams: p}, 1), 256, 64)
+	g := exampleGrad(5, 2*p)
+	ref := project(t, pr, g, p, 2, []int{p})
+	a := pr.NewAccumulator(2)
+	defer a.Close()
+	for _, tc := range []struct {
+		name string
+		f    func()
+		want string
+	}{
+		{"staged", func() { a.Add(20, 10, g, p); a.Add(5, 16, g, p) }, "[5, 21) overlaps"},
+		{"whole block", func() { a.Add(0, 256, g, p); a.Add(255, 2, g, p) }, "overlaps"},
+		{"completed block", func() { a.Add(0, 100, g, p); a.Add(100, 156, g, p); a.Add(99, 1, g, p) }, "[99, 100) overlaps"},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
+					t.Errorf("%s: panic %v, want %q", tc.name, r, tc.want)
+				}
+			}()
+			tc.f()
+		}()
+		a.Reset()
+		out := make([]float32, 2*8)
+		a.Add(0, p, g, p)
+		a.Finish(out, 8)
+		checkSame(t, tc.name+", after Reset", 8, out, []int{0, 1}, ref)
+	}
+}
