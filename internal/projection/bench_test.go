@@ -157,7 +157,14 @@ func BenchmarkProjectSparse(b *testing.B) {
 // of 2²² parameters takes minutes). It reports ns per parameter per example
 // (batch time / (p·B)).
 //
-//	go test -run '^$' -bench ProjectSJLT -benchtime 2x ./internal/projection
+//	go test -run '^$' -bench ProjectSJLT -benchtime 3x -count 2 ./internal/projection
+//
+// Measured on 2 shared AMD EPYC cores under a load average of ~10 (so only
+// the ratios mean much; best of two): sjlt s = 4 8.9, s = 1 3.3–4.5,
+// rademacher 1233 ns/param/example, i.e. s = 4 about 140× and s = 1 about
+// 300× cheaper than the dense projection at k = 4096. At B = 16 about half
+// of sjlt's time generates the (column, sign) table, which is amortised
+// over the batch.
 func BenchmarkProjectSJLT(b *testing.B) {
 	const (
 		p     = 1 << 22

@@ -18,6 +18,8 @@ func TestParseKind(t *testing.T) {
 		{"rademacher", Rademacher},
 		{"normal", Normal},
 		{"none", None},
+		{"sjlt", SJLT},
+		{" SJLT ", SJLT},
 		{" Rademacher\n", Rademacher},
 		{"NORMAL", Normal},
 	} {
@@ -32,7 +34,7 @@ func TestParseKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) succeeded", in)
 			continue
 		}
-		for _, k := range []string{"rademacher", "normal", "none"} {
+		for _, k := range []string{"rademacher", "normal", "sjlt", "none"} {
 			if !strings.Contains(err.Error(), k) {
 				t.Errorf("ParseKind(%q) error %q does not list %q", in, err, k)
 			}
