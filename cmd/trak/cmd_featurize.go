@@ -72,7 +72,7 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			return featurizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "data.format", "data.image_column", "data.caption_column", "image_mode", "exif_transpose", "max_pixels", "vocab_dir")
+	kf = bindKeyFlags(cmd, "save_dir", "checkpoint", "model_id", "train_data", "task", "projector.type", "projector.dim", "projector.s", "projector.seed", "features_dtype", "on_bad_example", "batch_size", "workers", "model_config", "sim_batch_size", "data.format", "data.image_column", "data.caption_column", "image_mode", "exif_transpose", "max_pixels", "vocab_dir")
 	cmd.Flags().StringVar(&shard, "shard", "", "Featurize only rows of shard `i/n` (0 ≤ i < n)")
 	return cmd
 }
@@ -180,6 +180,9 @@ func withRecordedDefaults(c config.Config) config.Config {
 	}
 	if !c.Set["projector.seed"] {
 		c.Projector.Seed = m.Seed
+	}
+	if !c.Set["projector.s"] && m.S != 0 {
+		c.Projector.S = m.S
 	}
 	return c
 }

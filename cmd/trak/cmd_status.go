@@ -66,7 +66,11 @@ func writeStatus(out io.Writer, s store.Status) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "store\t%s\n", s.Dir)
 	fmt.Fprintf(w, "task\t%s, %d train rows from %s\n", s.Task, s.TrainSize, s.TrainData)
-	fmt.Fprintf(w, "projection\t%s, k = %d, seed %d\n", s.Projector, s.K, s.Seed)
+	if s.S != 0 {
+		fmt.Fprintf(w, "projection\t%s, k = %d, s = %d, seed %d\n", s.Projector, s.K, s.S, s.Seed)
+	} else {
+		fmt.Fprintf(w, "projection\t%s, k = %d, seed %d\n", s.Projector, s.K, s.Seed)
+	}
 	w.Flush()
 	fmt.Fprintln(out)
 	if len(s.Models) == 0 {

@@ -712,6 +712,21 @@ func TestErrors(t *testing.T) {
 			t.Errorf("exit %d: %s", code, errOut)
 		}
 	})
+	t.Run("sjlt s recorded", func(t *testing.T) {
+		// A store featurized with sjlt records s; another checkpoint
+		// featurized with --save-dir alone uses it; another s is refused,
+		// naming projector.s; status shows it.
+		sj := writeFile(t, f.dir, "sjlt.yaml", "save_dir: sjlt\ntask: logreg\ntrain_data: train.csv\nprojector:\n  type: sjlt\n  dim: 8\n  s: 3\n")
+		mustTrak(t, f.dir, "featurize", "--config", sj, "--checkpoint", "ckpt0.npy")
+		mustTrak(t, f.dir, "featurize", "--save-dir", "sjlt", "--checkpoint", "ckpt1.npy", "--model-id", "1")
+		_, errOut, code := trak(t, f.dir, "featurize", "--save-dir", "sjlt", "--checkpoint", "ckpt1.npy", "--model-id", "2", "--projector-s", "2")
+		if code != 1 || !strings.Contains(errOut, "s: store has 3, this run has 2") || !strings.Contains(errOut, "projector.s") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+		if out := mustTrak(t, f.dir, "status", "--save-dir", "sjlt"); !strings.Contains(out, "sjlt, k = 8, s = 3") {
+			t.Errorf("status does not show s:\n%s", out)
+		}
+	})
 	t.Run("singular", func(t *testing.T) {
 		// p = 3·5 = 15 parameters but rank ≤ 2·5 = 10: XᵀX (k = 8 ≤ N) can be
 		// fine, but exact gradients (k = 15) make it singular with λ = 0.

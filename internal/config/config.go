@@ -70,6 +70,9 @@ type Projector struct {
 	Type string
 	Dim  int
 	Seed int64
+	// S is the number of non-zeros per row of an sjlt projection
+	// (projector.s); the other projectors ignore it.
+	S int
 }
 
 // Sources says where configuration comes from besides the defaults.
@@ -170,6 +173,7 @@ func Load(src Sources) (Config, error) {
 	integer("model_id", &c.ModelID)
 	str("projector.type", &c.Projector.Type)
 	integer("projector.dim", &c.Projector.Dim)
+	integer("projector.s", &c.Projector.S)
 	var seed int
 	integer("projector.seed", &seed)
 	c.Projector.Seed = int64(seed)
@@ -209,6 +213,11 @@ func Load(src Sources) (Config, error) {
 			c.Set[k.Name] = true
 		}
 	}
+	// The default s is at most k (a small sjlt projection has all its
+	// columns non-zero); a chosen s is checked against k instead.
+	if !c.Set["projector.s"] && c.Projector.Dim >= 1 {
+		c.Projector.S = min(c.Projector.S, c.Projector.Dim)
+	}
 	if err := c.validate(source, src.Tasks); err != nil {
 		return Config{}, err
 	}
@@ -224,12 +233,17 @@ func (c Config) validate(source func(string) string, tasks []string) error {
 		bad("model_id", "must be ≥ 0, got %d", c.ModelID)
 	}
 	switch c.Projector.Type {
-	case "rademacher", "normal", "none":
+	case "rademacher", "normal", "sjlt", "none":
 	default:
-		bad("projector.type", "unknown projector %q: use rademacher, normal or none", c.Projector.Type)
+		bad("projector.type", "unknown projector %q: use rademacher, normal, sjlt or none", c.Projector.Type)
 	}
 	if c.Projector.Dim < 1 {
 		bad("projector.dim", "must be ≥ 1, got %d", c.Projector.Dim)
+	}
+	if c.Projector.S < 1 {
+		bad("projector.s", "must be ≥ 1, got %d", c.Projector.S)
+	} else if c.Projector.Type == "sjlt" && c.Projector.Dim >= 1 && c.Projector.S > c.Projector.Dim {
+		bad("projector.s", "non-zeros per parameter must be at most projector.dim = %d, got %d", c.Projector.Dim, c.Projector.S)
 	}
 	if c.Lambda < 0 || c.Lambda != c.Lambda {
 		bad("lambda", "must be a number ≥ 0, got %v", c.Lambda)
@@ -409,7 +423,7 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "train_data: %s\n", q(c.TrainData))
 	fmt.Fprintf(&b, "checkpoint: %s\n", q(c.Checkpoint))
 	fmt.Fprintf(&b, "model_id: %d\n", c.ModelID)
-	fmt.Fprintf(&b, "projector:\n  type: %s\n  dim: %d\n  seed: %d\n", q(c.Projector.Type), c.Projector.Dim, c.Projector.Seed)
+	fmt.Fprintf(&b, "projector:\n  type: %s\n  dim: %d\n  s: %d\n  seed: %d\n", q(c.Projector.Type), c.Projector.Dim, c.Projector.S, c.Projector.Seed)
 	fmt.Fprintf(&b, "lambda: %g\n", c.Lambda)
 	fmt.Fprintf(&b, "features_dtype: %s\n", q(c.FeaturesDType))
 	fmt.Fprintf(&b, "on_bad_example: %s\n", q(c.OnBadExample))

@@ -89,7 +89,10 @@ func TestErrors(t *testing.T) {
 		{name: "fractional integer", file: "projector:\n  dim: 64.5\n", want: []string{"projector.dim", "want an integer", "64.5"}},
 		{name: "fractional integer from env", env: map[string]string{"TRAK_SIM_BATCH_SIZE": "2.5"}, want: []string{"sim_batch_size", "want an integer"}},
 		{name: "bad integer from env", env: map[string]string{"TRAK_BATCH_SIZE": "x"}, want: []string{"batch_size (from environment variable TRAK_BATCH_SIZE)"}},
-		{name: "bad projector", file: "projector:\n  type: gaussian\n", want: []string{"unknown projector \"gaussian\"", "rademacher, normal or none"}},
+		{name: "bad projector", file: "projector:\n  type: gaussian\n", want: []string{"unknown projector \"gaussian\"", "rademacher, normal, sjlt or none"}},
+		{name: "s zero", file: "projector:\n  type: sjlt\n  s: 0\n", want: []string{"projector.s (from", "must be ≥ 1, got 0"}},
+		{name: "s above k", file: "projector:\n  type: sjlt\n  dim: 8\n", env: map[string]string{"TRAK_PROJECTOR_S": "9"}, want: []string{"projector.s (from environment variable TRAK_PROJECTOR_S)", "at most projector.dim = 8, got 9"}},
+		{name: "s fractional", file: "projector:\n  s: 1.5\n", want: []string{"projector.s", "want an integer"}},
 		{name: "negative lambda", file: "lambda: -1\n", want: []string{"lambda", "≥ 0"}},
 		{name: "bad dtype", file: "features_dtype: int8\n", want: []string{"features_dtype", "float32 or float16"}},
 		{name: "bad exp", file: "exp: ../x\n", want: []string{"exp", "letters, digits"}},
@@ -112,6 +115,41 @@ func TestErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// projector.s: the default 4, from the file, the environment and a flag;
+// the default is lowered to k when k is smaller, and ignored (not checked
+// against k) by the dense projectors.
+func TestProjectorS(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file string
+		env  map[string]string
+		want int
+	}{
+		{"default", "", nil, 4},
+		{"file", "projector:\n  type: sjlt\n  s: 2\n", nil, 2},
+		{"env over file", "projector:\n  type: sjlt\n  s: 2\n", map[string]string{"TRAK_PROJECTOR_S": "8"}, 8},
+		{"default lowered to k", "projector:\n  type: sjlt\n  dim: 3\n", nil, 3},
+		{"ignored by rademacher", "projector:\n  dim: 3\n  s: 8\n", nil, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			src := Sources{}
+			if tc.file != "" {
+				src.File = writeConfig(t, tc.file)
+			}
+			c, err := Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Projector.S != tc.want {
+				t.Errorf("projector.s = %d, want %d", c.Projector.S, tc.want)
 			}
 		})
 	}

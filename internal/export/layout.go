@@ -65,7 +65,7 @@ func Metadata(m store.Metadata) (SaverMetadata, error) {
 	case "none":
 		kind = "na"
 	default:
-		return SaverMetadata{}, fmt.Errorf("the store's projector %q has no counterpart in the Python library (it knows rademacher, normal and none)", m.Projector)
+		return SaverMetadata{}, fmt.Errorf("the store's projector %q has no counterpart in the Python library (it knows rademacher, normal and none): its features cannot be reproduced there; featurize into a new save_dir with projector.type rademacher to export", m.Projector)
 	}
 	if m.K <= 0 || m.TrainSize <= 0 {
 		return SaverMetadata{}, fmt.Errorf("the store records k = %d and a train set of %d rows: it is damaged or was never featurized", m.K, m.TrainSize)

@@ -40,6 +40,11 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("unknown projector: %v", err)
 	}
 	m = base
+	m.Projector, m.S = "sjlt", 4
+	if _, err := Metadata(m); err == nil || !strings.Contains(err.Error(), `projector "sjlt" has no counterpart in the Python library`) || !strings.Contains(err.Error(), "rademacher") {
+		t.Errorf("sjlt: %v", err)
+	}
+	m = base
 	m.K = 0
 	if _, err := Metadata(m); err == nil {
 		t.Error("k = 0 accepted")

@@ -20,12 +20,13 @@ type ProjectorSpec struct {
 	Kind projection.Kind
 	Dim  int // ignored for projection.None, whose dimension is p
 	Seed int64
+	S    int // non-zeros per row for projection.SJLT (0: the default); the other kinds ignore it
 }
 
 // NewProjector returns the projection of model id for a model of p
 // parameters.
 func (s ProjectorSpec) NewProjector(modelID int, p int64, workers int) (*projection.Projector, error) {
-	return projection.New(projection.Spec{Kind: s.Kind, Dim: s.Dim, Seed: s.Seed, ModelID: modelID, NumParams: p}, workers)
+	return projection.New(projection.Spec{Kind: s.Kind, Dim: s.Dim, NonZeros: s.S, Seed: s.Seed, ModelID: modelID, NumParams: p}, workers)
 }
 
 // TrainJob describes the featurization of one checkpoint's train set.
@@ -95,6 +96,7 @@ func Train(ctx context.Context, job TrainJob) (TrainSummary, error) {
 		ImageTransform:   job.ImageTransform,
 		Projector:        string(job.Projector.Kind),
 		K:                proj.Dim(),
+		S:                proj.NonZeros(),
 		Seed:             job.Projector.Seed,
 		FeaturesDType:    job.FeaturesDType,
 		CLIPSettings:     job.CLIP,

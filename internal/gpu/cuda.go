@@ -83,7 +83,12 @@ func Open(ordinal int) (*Device, error) {
 
 // RademacherBlock returns rows [row0, row0+rows) × k of P computed on the
 // GPU, row-major.
+// Only the rademacher kind is implemented on the GPU: another kind (normal,
+// sjlt, none) is refused rather than silently computed as rademacher.
 func (d *Device) RademacherBlock(p *projection.Projector, row0 uint64, rows int) ([]float32, error) {
+	if p.Kind() != projection.Rademacher {
+		return nil, fmt.Errorf("the GPU generates only projector %q entries, not %q: use --device cpu", projection.Rademacher, p.Kind())
+	}
 	k := p.Dim()
 	fn, err := d.mod.Function("rademacher_block")
 	if err != nil {

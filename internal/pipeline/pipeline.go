@@ -190,18 +190,21 @@ func StoreProjector(st *store.Store, c config.Config) (featurize.ProjectorSpec, 
 	if c.Set["projector.dim"] && want.Projector != string(projection.None) {
 		want.K = c.Projector.Dim
 	}
+	if c.Set["projector.s"] && want.Projector == string(projection.SJLT) {
+		want.S = c.Projector.S
+	}
 	if c.Set["features_dtype"] {
 		want.FeaturesDType = c.FeaturesDType
 	}
 	if err := st.Check(want); err != nil {
 		return featurize.ProjectorSpec{}, err
 	}
-	return featurize.ProjectorSpec{Kind: projection.Kind(st.Meta.Projector), Dim: st.Meta.K, Seed: st.Meta.Seed}, nil
+	return featurize.ProjectorSpec{Kind: projection.Kind(st.Meta.Projector), Dim: st.Meta.K, Seed: st.Meta.Seed, S: st.Meta.S}, nil
 }
 
 // projectorSpec is the projection a config asks for.
 func projectorSpec(c config.Config) featurize.ProjectorSpec {
-	return featurize.ProjectorSpec{Kind: projection.Kind(c.Projector.Type), Dim: c.Projector.Dim, Seed: c.Projector.Seed}
+	return featurize.ProjectorSpec{Kind: projection.Kind(c.Projector.Type), Dim: c.Projector.Dim, Seed: c.Projector.Seed, S: c.Projector.S}
 }
 
 // withWorkers returns c with workers 0 (every core) resolved, as the tasks

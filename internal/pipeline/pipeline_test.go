@@ -12,6 +12,7 @@ import (
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/logreg"
 	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/projection"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tasks"
@@ -131,5 +132,45 @@ func TestScoreRefusesOtherProjection(t *testing.T) {
 	}
 	if _, err := os.Stat(st.ScoresPath("val")); err == nil {
 		t.Error("scores were written")
+	}
+}
+
+// TestSJLTStore: a store featurized with projector sjlt records s; a score
+// run that leaves projector.s unset uses the recorded value, one that sets
+// another s is refused naming projector.s, and one that sets the same s is
+// accepted.
+func TestSJLTStore(t *testing.T) {
+	dir := t.TempDir()
+	c := logregRun(t, dir)
+	c.Projector = config.Projector{Type: "sjlt", Dim: 8, S: 3}
+	task, _ := tasks.Lookup(c.Task)
+	c.Checkpoint = filepath.Join(dir, "ckpt0.npy")
+	ctx := context.Background()
+	if _, err := Featurize(ctx, task, Settings{Config: c}, featurize.Shard{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(c.SaveDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Meta.Projector != "sjlt" || st.Meta.S != 3 || st.Meta.K != 8 {
+		t.Fatalf("store records projector %q, k %d, s %d; want sjlt, 8, 3", st.Meta.Projector, st.Meta.K, st.Meta.S)
+	}
+	unset := c
+	unset.Projector = config.Projector{Type: "rademacher", Dim: 2048, S: 4}
+	unset.Set = map[string]bool{}
+	spec, err := StoreProjector(st, unset)
+	if err != nil || spec.Kind != projection.SJLT || spec.S != 3 || spec.Dim != 8 {
+		t.Errorf("StoreProjector with nothing set = %+v, %v; want sjlt, k 8, s 3", spec, err)
+	}
+	same := unset
+	same.Projector.S, same.Set = 3, map[string]bool{"projector.s": true}
+	if _, err := StoreProjector(st, same); err != nil {
+		t.Errorf("the recorded s refused: %v", err)
+	}
+	other := unset
+	other.Projector.S, other.Set = 2, map[string]bool{"projector.s": true}
+	if _, err := StoreProjector(st, other); err == nil || !strings.Contains(err.Error(), "s: store has 3, this run has 2") || !strings.Contains(err.Error(), "projector.s") {
+		t.Errorf("another s: %v", err)
 	}
 }

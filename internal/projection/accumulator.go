@@ -28,7 +28,7 @@ const gemmRows = 64
 // word of a block's presence mask.
 const tileRows = 64
 
-// A block's presence mask has one bit per row, one uint64 per tile.
+// A dense block's presence mask has one bit per row, one uint64 per tile.
 const maskWords = BlockRows / tileRows
 
 var _ [0]struct{} = [tileRows - 64]struct{}{} // tileRows must be 64
@@ -55,6 +55,11 @@ var _ [0]struct{} = [tileRows - 64]struct{}{} // tileRows must be 64
 // do not allocate once the largest number of open blocks has been seen,
 // except once to start the helper goroutines.
 //
+// For SJLT the blocks have SJLTBlockRows rows, and a staged block holds only
+// the ranges that arrived (B floats per row, so at most B × SJLTBlockRows),
+// which keeps sparse delivery of an embedding table as small as the rows the
+// batch uses; its buffer grows as needed and is kept for reuse.
+//
 // An Accumulator is also the CPU backend's backend.Projection
 // (Backend.NewProjection in internal/backend/cpu), which feeds it the
 // gradient tensors' storage in place.
@@ -76,7 +81,9 @@ type accState struct {
 	active   bool // parameters were added since the last Finish or Reset
 	dim      int
 
-	// Rademacher and Normal.
+	// Rademacher, Normal and SJLT.
+	rows      int // rows per block: BlockRows, or SJLTBlockRows for SJLT
+	sj        *sjltState
 	acc       *exactAcc // capacity × dim exact sums of the block partials
 	adds      int       // blocks multiplied since the sums were last normalised
 	normEvery int       // normaliseEvery; smaller in tests
@@ -115,13 +122,21 @@ type worker struct {
 // rows in data (example b's row l at data[b·BlockRows + l], zero where no row
 // arrived) and a bit per row that arrived.
 type staged struct {
-	t      int64 // block index
-	rows   int   // rows in the block: BlockRows, or fewer for the last block
-	filled int   // rows that arrived
-	pos    int   // index in openList
-	mask   [maskWords]uint64
-	data   []float32 // capacity × BlockRows
+	t      int64     // block index
+	rows   int       // rows in the block: BlockRows, or fewer for the last block
+	filled int       // rows that arrived
+	pos    int       // index in openList
+	mask   []uint64  // rows/64 words
+	data   []float32 // capacity × BlockRows; for SJLT, the spans' rows
+	// SJLT: the ranges that arrived, in arrival order, and the length of
+	// data in use. Example b's row lo+i of span x is at
+	// data[x.off + b·x.cnt + i].
+	spans []stagedSpan
+	used  int
 }
+
+// stagedSpan is one range of rows staged in an SJLT block.
+type stagedSpan struct{ lo, cnt, off int }
 
 // blockJob is one block's multiplication: rows [start, start+rows) of P by
 // the gradient rows, example b's row l at src[b·stride + l]. Tiles whose
@@ -132,7 +147,7 @@ type blockJob struct {
 	stride int
 	start  int64
 	rows   int
-	mask   *[maskWords]uint64
+	mask   []uint64
 	// normalise asks the workers to normalise their sums first.
 	normalise bool
 }
@@ -142,8 +157,11 @@ type blockJob struct {
 // 80·batch·Dim() for the exact sums (ten 64-bit digits per feature),
 // 2 KiB·batch per open staged block (one is allocated up front), NumParams/4096
 // for a bit per block, and 512·workers·(batch + 64) for the workers' buffers:
-// P is never materialised. For None it is 4·batch·NumParams bytes plus a bit
-// per parameter. It panics if batch < 1.
+// P is never materialised. For SJLT it is the same exact sums, 4·batch·Dim()
+// for the float32 partials, 4·s·max(64, 65,536/s) (256 KiB for s ≤ 1024)
+// for a tile's (column, sign) table, and for each open staged block 4·batch
+// bytes per row that arrived. For None it is 4·batch·NumParams bytes plus a
+// bit per parameter. It panics if batch < 1.
 func (p *Projector) NewAccumulator(batch int) *Accumulator {
 	if batch < 1 {
 		panic(fmt.Sprintf("projection: NewAccumulator batch %d, must be at least 1", batch))
@@ -157,19 +175,23 @@ func (p *Projector) NewAccumulator(batch int) *Accumulator {
 	}
 	s.acc = newExactAcc(batch * p.dim)
 	s.normEvery = normaliseEvery
-	s.done = make([]uint64, ((np+BlockRows-1)/BlockRows+63)/64)
+	s.rows = p.blockRows
+	s.done = make([]uint64, ((np+int64(s.rows)-1)/int64(s.rows)+63)/64)
 	s.open.init(8)
 	s.openList = make([]*staged, 0, 8)
-	s.free = []*staged{s.newStaged()}
 	groups := (p.dim + groupCols - 1) / groupCols
 	nw := min(p.workers, groups)
+	if p.spec.Kind == SJLT {
+		s.sj = newSJLTState(p, batch)
+		nw = p.workers
+	}
+	s.free = []*staged{s.newStaged()}
 	s.work = make([]worker, nw)
 	for w := range s.work {
-		s.work[w] = worker{
-			g0:   w * groups / nw,
-			g1:   (w + 1) * groups / nw,
-			pblk: make([]float32, tileRows*groupCols),
-			part: make([]float32, batch*groupCols),
+		s.work[w] = worker{g0: w * groups / nw, g1: (w + 1) * groups / nw}
+		if s.sj == nil {
+			s.work[w].pblk = make([]float32, tileRows*groupCols)
+			s.work[w].part = make([]float32, batch*groupCols)
 		}
 	}
 	a := &Accumulator{s: s}
@@ -236,10 +258,11 @@ func (a *Accumulator) Add(offset int64, n int, g []float32, stride int) {
 		}
 		return
 	}
+	R := int64(s.rows)
 	for pos := offset; pos < end; {
-		t := pos / BlockRows
-		start := t * BlockRows
-		rows := int(min(BlockRows, np-start))
+		t := pos / R
+		start := t * R
+		rows := int(min(R, np-start))
 		lo := int(pos - start)
 		cnt := int(min(end, start+int64(rows)) - pos)
 		src := g[pos-offset:]
@@ -250,15 +273,25 @@ func (a *Accumulator) Add(offset int64, n int, g []float32, stride int) {
 		if sb == nil && cnt == rows {
 			// The whole block in one piece: multiply it where it lies.
 			s.done[t/64] |= 1 << (t % 64)
-			s.multiply(blockJob{src: src, stride: stride, start: start, rows: rows})
+			if s.sj != nil {
+				s.sj.segs = append(s.sj.segs[:0], sjltSeg{lo: 0, cnt: rows, src: src, stride: stride})
+				s.multiplySJLT(start)
+			} else {
+				s.multiply(blockJob{src: src, stride: stride, start: start, rows: rows})
+			}
 			pos += int64(cnt)
 			continue
 		}
 		if sb == nil {
 			sb = s.openBlock(t, rows)
 		}
-		if !claim(sb.mask[:], int64(lo), int64(lo+cnt)) {
+		if !claim(sb.mask, int64(lo), int64(lo+cnt)) {
 			panicOverlap(offset, end)
+		}
+		if s.sj != nil {
+			s.stageSJLT(sb, lo, cnt, src, stride)
+			pos += int64(cnt)
+			continue
 		}
 		for b := 0; b < s.batch; b++ {
 			copy(sb.data[b*BlockRows+lo:b*BlockRows+lo+cnt], src[b*stride:b*stride+cnt])
@@ -327,7 +360,11 @@ func (a *Accumulator) Finish(out []float32, outStride int) {
 	// The blocks still open: their missing rows are zero.
 	for len(s.openList) > 0 {
 		sb := s.openList[len(s.openList)-1]
-		s.multiply(blockJob{src: sb.data, stride: BlockRows, start: sb.t * BlockRows, rows: sb.rows, mask: &sb.mask})
+		if s.sj != nil {
+			s.multiplyStagedSJLT(sb)
+		} else {
+			s.multiply(blockJob{src: sb.data, stride: BlockRows, start: sb.t * BlockRows, rows: sb.rows, mask: sb.mask})
+		}
 		s.closeBlock(sb)
 	}
 	// Round and clear the sums, each worker its own columns.
@@ -357,6 +394,10 @@ func (a *Accumulator) Reset() {
 
 // reset clears the sums and the record of the blocks multiplied.
 func (s *accState) reset() {
+	if s.sj != nil { // partials left by a panic in the middle of a block
+		clear(s.sj.part)
+		s.sj.segs = s.sj.segs[:0]
+	}
 	s.acc.clear(0, s.capacity*s.dim)
 	s.adds = 0
 	clear(s.done)
@@ -370,7 +411,10 @@ func (a *Accumulator) Close() {
 }
 
 func (s *accState) newStaged() *staged {
-	return &staged{data: make([]float32, s.capacity*BlockRows)}
+	if s.sj != nil {
+		return &staged{mask: make([]uint64, (s.rows+63)/64)}
+	}
+	return &staged{data: make([]float32, s.capacity*BlockRows), mask: make([]uint64, maskWords)}
 }
 
 // openBlock returns a cleared staging buffer for block t, registered as open.
@@ -396,8 +440,13 @@ func (s *accState) closeBlock(sb *staged) {
 	last.pos = sb.pos
 	s.openList[len(s.openList)-1] = nil
 	s.openList = s.openList[:len(s.openList)-1]
-	clear(sb.data[:s.batch*BlockRows])
-	sb.mask = [maskWords]uint64{}
+	if s.sj != nil {
+		sb.spans = sb.spans[:0]
+		sb.used = 0
+	} else {
+		clear(sb.data[:s.batch*BlockRows])
+	}
+	clear(sb.mask)
 	sb.filled = 0
 	s.free = append(s.free, sb)
 }
@@ -417,8 +466,11 @@ func (s *accState) multiply(j blockJob) {
 
 // Phases of the workers' work.
 const (
-	phaseMultiply = iota // multiply s.job
-	phaseFinish          // round the sums into s.out and clear them
+	phaseMultiply    = iota // multiply s.job
+	phaseFinish             // round the sums into s.out and clear them
+	phaseSJLTTable          // generate the (column, sign) table of an SJLT tile
+	phaseSJLTScatter        // scatter-add an SJLT tile into the partials
+	phaseSJLTAdd            // add the SJLT partials to the exact sums
 )
 
 // dispatch runs phase on all workers and waits for them.
@@ -444,8 +496,12 @@ func (s *accState) dispatch(phase int) {
 // locking.
 func (s *accState) run(w int) {
 	wk := &s.work[w]
-	if s.phase == phaseFinish {
+	switch s.phase {
+	case phaseFinish:
 		s.finish(wk)
+		return
+	case phaseSJLTTable, phaseSJLTScatter, phaseSJLTAdd:
+		s.runSJLT(w)
 		return
 	}
 	j := &s.job

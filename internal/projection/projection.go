@@ -46,11 +46,33 @@
 // entries use only integer arithmetic and the correctly rounded h, and are
 // exact everywhere.
 //
+// SJLT (sparse Johnson–Lindenstrauss transform, block construction of Kane
+// and Nelson; s = 1 is CountSketch). Each row has exactly s non-zeros
+// (s = Spec.NonZeros, 1 ≤ s ≤ k), one in each of s contiguous column blocks:
+//
+//	b_j = ⌊j·k/s⌋ for j = 0 … s      (integer arithmetic; b_0 = 0, b_s = k)
+//	block j = columns [b_j, b_{j+1}),  width w_j = b_{j+1} − b_j ≥ 1
+//	x = philox.Block(key, Counter{uint32(j/2), uint32(r), uint32(r>>32), DomainSJLT})
+//	col_j = b_j + ⌊x[2·(j%2)]·w_j / 2³²⌋    (the 64-bit product shifted right by 32)
+//	P[r, col_j] = +v if bit 0 of x[2·(j%2)+1] is 1, else −v
+//	P[r, c] = 0 for every other column c
+//
+// with v = float32(1 / math.Sqrt(float64(s))): a correctly rounded float64
+// square root and division, then rounded to the nearest float32. One Philox
+// call serves column blocks j and j+1 of a row (j even); for odd s the last
+// call's words 2 and 3 are unused, and for s = 1 words 2 and 3 always are.
+// The non-zeros of a row lie in distinct columns, the column within its
+// block is uniform up to the 2⁻³² granularity of x, and the sign is
+// independent of the column.
+//
 // None. P is the p × p identity (k = p); no random numbers are drawn.
 //
 // With the 1/√k scale, E[P[r,c]] = 0 and E[P[r,c]²] = 1/k (up to the float32
 // rounding of s for rademacher), so E‖Pᵀg‖² = ‖g‖² for every g: the
 // regularisation λ of the later solve means the same thing whatever k is.
+// For SJLT, E[P[r,c]] = 0 and Σ_c P[r,c]² = s·v² = 1 within 2⁻²³ for every
+// row, and distinct rows' entries are independent with mean zero, so again
+// E‖Pᵀg‖² = ‖g‖².
 //
 // # Computing Pᵀg
 //
@@ -103,6 +125,35 @@
 //
 // The exact sum costs B·k additions of a float32 into a fixed-point
 // accumulator per block, against 2·B·R·k flops for the block's GEMM.
+//
+// # Computing Pᵀg for SJLT
+//
+// SJLT uses the same exact sum over blocks, with blocks of
+// R = SJLTBlockRows = 65,536 rows aligned to multiples of R (an SJLT block's
+// partial costs B·s·R additions, so with 512 rows the B·k of the exact sum
+// would dominate). The partial of block t is computed without a GEMM:
+//
+//	U_t[b, c] = 0 (float32 +0); then for each row r of block t in ascending
+//	order that received a gradient, and for j = 0 … s−1 in order:
+//	    U_t[b, col_j(r)] = float32(U_t[b, col_j(r)] + σ_j(r)·g_b[r])
+//	S_t[b, c] = float32(U_t[b, c] · v)      (skipped when s = 1, v = 1)
+//
+// where σ_j(r) = ±1 is the sign of the non-zero of block j, so σ·g is exact
+// (a sign flip), every addition is a float32 addition rounded to nearest
+// even (no fused multiply-add: there is no multiplication), and the scale
+// is applied once per block and column. Rows that did not receive a
+// gradient are skipped; that equals adding zeros, since U starts at +0, so
+// is never −0, and x + ±0 = x for every other x. Then, as for the dense
+// kinds, feature[b, c] = round32(Σ_t S_t[b, c]) with the sum exact. A
+// partially delivered block is staged as the ranges that arrived (at most
+// B × R floats), sorted by row before its partial is computed. The
+// Accumulator generates the (column, sign) pairs of a tile of a block's
+// rows once, its workers sharing out the rows, then applies them to all
+// examples of the batch, the workers sharing out the examples; each example's
+// partial is computed by one worker in the order above, so the result is
+// bit-identical whatever the chunking, delivery order, sparsity, worker
+// count, batch size and position, exactly as for the dense kinds. The cost
+// is O(p·s) per example (p·⌈s/2⌉ Philox calls per batch), against O(p·k).
 package projection
 
 import (
@@ -121,17 +172,18 @@ type Kind string
 const (
 	Rademacher Kind = "rademacher" // entries ±1/√k; the default
 	Normal     Kind = "normal"     // entries N(0, 1/k)
+	SJLT       Kind = "sjlt"       // sparse: s entries ±1/√s per row
 	None       Kind = "none"       // the identity: features are the gradients, k = p
 )
 
 // validKinds lists the valid kinds, default first, for error messages.
-const validKinds = "rademacher, normal, none"
+const validKinds = "rademacher, normal, sjlt, none"
 
 // ParseKind returns the Kind named by s (case-insensitive, surrounding space
 // ignored). An unknown name is an error that lists the valid ones.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case Rademacher, Normal, None:
+	case Rademacher, Normal, SJLT, None:
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown projection kind %q (valid kinds: %s)", s, validKinds)
@@ -142,7 +194,24 @@ func ParseKind(s string) (Kind, error) {
 const (
 	DomainRademacher uint32 = 1
 	DomainNormal     uint32 = 2
+	DomainSJLT       uint32 = 3
 )
+
+// DefaultNonZeros is the number s of non-zeros per row of an SJLT matrix
+// when Spec.NonZeros is 0. See the quality measurements of
+// TestCLIPReferenceProjected in cmd/trak for the choice.
+const DefaultNonZeros = 4
+
+// SJLTBlockRows is the number of rows of P in one block of the Accumulator
+// for kind SJLT (BlockRows is that of the dense kinds). A block's float32
+// partial costs B·s·SJLTBlockRows additions, its exact sum B·k, so the
+// blocks must be much longer than the dense kinds' for the exact sum not to
+// dominate. It is part of the numeric definition of the output.
+const SJLTBlockRows = 1 << 16
+
+// maxSJLTDim bounds k for SJLT: the Accumulator packs a column and a sign
+// into one uint32.
+const maxSJLTDim = 1<<31 - 1
 
 // BlockRows is R, the number of rows of P (parameters) in one block of the
 // Accumulator. Blocks start at multiples of BlockRows. Each float32 partial
@@ -173,6 +242,10 @@ type Spec struct {
 	// NumParams is p, the number of rows: the model's parameter count, at
 	// least 1.
 	NumParams int64
+	// NonZeros is s, the number of non-zeros per row of an SJLT matrix,
+	// 1 ≤ s ≤ k; 0 means DefaultNonZeros (or k, when k is smaller). The
+	// other kinds ignore it, and New sets it to 0 for them.
+	NonZeros int
 }
 
 // Projector is one projection matrix P together with the settings used to
@@ -186,6 +259,16 @@ type Projector struct {
 	scale   float64  // h = 1/√k in float64, the normal scale
 	sign    float32  // s = float32(h), the rademacher magnitude
 	signTab *signTab // rademacher bit pattern → ±s floats; nil for other kinds
+
+	// SJLT: the scale float32(1/√s), the first column b_j of each column
+	// block j (s+1 entries, the last one k), and the block rows of the
+	// Accumulator (SJLTBlockRows; tests make it smaller).
+	sjltScale float32
+	colStart  []int
+	blockRows int
+	sjltTile  int      // rows per tile of the SJLT table; changes only speed
+	sjltBase  []uint32 // b_j, for the table generator
+	sjltWidth []uint64 // w_j = b_{j+1} − b_j
 }
 
 // New validates s and returns its Projector. workers (≥ 1) is the number of
@@ -196,7 +279,7 @@ func New(s Spec, workers int) (*Projector, error) {
 		s.Kind = Rademacher
 	}
 	switch s.Kind {
-	case Rademacher, Normal, None:
+	case Rademacher, Normal, SJLT, None:
 	default:
 		return nil, fmt.Errorf("projection: unknown kind %q (valid kinds: %s)", s.Kind, validKinds)
 	}
@@ -206,7 +289,10 @@ func New(s Spec, workers int) (*Projector, error) {
 	if workers < 1 {
 		return nil, fmt.Errorf("projection: workers is %d, must be at least 1", workers)
 	}
-	p := &Projector{spec: s, workers: workers}
+	if s.Kind != SJLT {
+		s.NonZeros = 0
+	}
+	p := &Projector{spec: s, workers: workers, blockRows: BlockRows}
 	if s.Kind == None {
 		if int64(int(s.NumParams)) != s.NumParams {
 			return nil, fmt.Errorf("projection: %d parameters are too many for projector %q", s.NumParams, None)
@@ -228,11 +314,37 @@ func New(s Spec, workers int) (*Projector, error) {
 	if s.Kind == Rademacher {
 		p.signTab = newSignTab(p.sign)
 	}
+	if s.Kind == SJLT {
+		if s.NonZeros == 0 {
+			s.NonZeros = min(DefaultNonZeros, s.Dim)
+			p.spec.NonZeros = s.NonZeros
+		}
+		if s.NonZeros < 1 || s.NonZeros > s.Dim {
+			return nil, fmt.Errorf("projection: sjlt non-zeros per row s is %d, must be between 1 and the dimension k = %d", s.NonZeros, s.Dim)
+		}
+		if s.Dim > maxSJLTDim {
+			return nil, fmt.Errorf("projection: dimension k is %d, at most %d is supported for projector %q", s.Dim, maxSJLTDim, SJLT)
+		}
+		p.sjltScale = float32(1 / math.Sqrt(float64(s.NonZeros)))
+		p.colStart = make([]int, s.NonZeros+1)
+		for j := range p.colStart {
+			p.colStart[j] = int(int64(j) * int64(s.Dim) / int64(s.NonZeros))
+		}
+		p.sjltBase = make([]uint32, s.NonZeros)
+		p.sjltWidth = make([]uint64, s.NonZeros)
+		for j := range s.NonZeros {
+			p.sjltBase[j] = uint32(p.colStart[j])
+			p.sjltWidth[j] = uint64(p.colStart[j+1] - p.colStart[j])
+		}
+		p.blockRows = SJLTBlockRows
+		p.sjltTile = max(64, sjltTableEntries/s.NonZeros)
+	}
 	return p, nil
 }
 
 // Spec returns the specification the Projector was built from, with the
-// default kind filled in and, for None, Dim set to NumParams.
+// default kind filled in, for None, Dim set to NumParams, and NonZeros set to
+// the s in use for SJLT and 0 for the other kinds.
 func (p *Projector) Spec() Spec { return p.spec }
 
 // Kind returns the projection kind.
@@ -240,6 +352,10 @@ func (p *Projector) Kind() Kind { return p.spec.Kind }
 
 // Dim returns the output dimension: k, or NumParams for None.
 func (p *Projector) Dim() int { return p.dim }
+
+// NonZeros returns s, the number of non-zeros per row, for SJLT, and 0 for
+// the other kinds.
+func (p *Projector) NonZeros() int { return p.spec.NonZeros }
 
 // NumParams returns p, the number of rows of P.
 func (p *Projector) NumParams() int64 { return p.spec.NumParams }
@@ -275,6 +391,25 @@ func (p *Projector) Entry(row int64, col int) float32 {
 		x := philox.Block(p.key, philox.Counter{uint32(col / 4), uint32(r), uint32(r >> 32), DomainNormal})
 		z := boxMuller(x)
 		return float32(z[col%4] * p.scale)
+	case SJLT:
+		// The column block j holding col: b_j ≤ col < b_{j+1}.
+		s, k := int64(p.spec.NonZeros), int64(p.dim)
+		j := int(int64(col) * s / k)
+		for j+1 < len(p.colStart)-1 && p.colStart[j+1] <= col {
+			j++
+		}
+		for p.colStart[j] > col {
+			j--
+		}
+		x := philox.Block(p.key, philox.Counter{uint32(j / 2), uint32(r), uint32(r >> 32), DomainSJLT})
+		w := uint64(p.colStart[j+1] - p.colStart[j])
+		if p.colStart[j]+int(uint64(x[2*(j%2)])*w>>32) != col {
+			return 0
+		}
+		if x[2*(j%2)+1]&1 == 1 {
+			return p.sjltScale
+		}
+		return -p.sjltScale
 	default: // None
 		if row == int64(col) {
 			return 1

@@ -18,6 +18,8 @@ func TestParseKind(t *testing.T) {
 		{"rademacher", Rademacher},
 		{"normal", Normal},
 		{"none", None},
+		{"sjlt", SJLT},
+		{" SJLT ", SJLT},
 		{" Rademacher\n", Rademacher},
 		{"NORMAL", Normal},
 	} {
@@ -32,7 +34,7 @@ func TestParseKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) succeeded", in)
 			continue
 		}
-		for _, k := range []string{"rademacher", "normal", "none"} {
+		for _, k := range []string{"rademacher", "normal", "sjlt", "none"} {
 			if !strings.Contains(err.Error(), k) {
 				t.Errorf("ParseKind(%q) error %q does not list %q", in, err, k)
 			}
@@ -56,7 +58,7 @@ func TestNewValidates(t *testing.T) {
 		{"p zero", Spec{Kind: Rademacher, Dim: 16, NumParams: 0}, 1, "number of parameters is 0"},
 		{"p zero none", Spec{Kind: None, NumParams: 0}, 1, "number of parameters is 0"},
 		{"workers zero", ok, 0, "workers is 0"},
-		{"bad kind", Spec{Kind: "gauss", Dim: 16, NumParams: 10}, 1, "valid kinds: rademacher, normal, none"},
+		{"bad kind", Spec{Kind: "gauss", Dim: 16, NumParams: 10}, 1, "valid kinds: rademacher, normal, sjlt, none"},
 		{"uppercase kind", Spec{Kind: "Normal", Dim: 16, NumParams: 10}, 1, "unknown kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

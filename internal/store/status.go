@@ -21,6 +21,7 @@ type Status struct {
 	TrainSize   int                `json:"train_size"`
 	Projector   string             `json:"projector"`
 	K           int                `json:"k"`
+	S           int                `json:"s,omitempty"` // sjlt's non-zeros per row; 0 for the other projectors
 	Seed        int64              `json:"seed"`
 	Models      []ModelStatus      `json:"models"`
 	Experiments []ExperimentStatus `json:"experiments"`
@@ -67,7 +68,7 @@ type ExperimentStatus struct {
 // is reported with its problem rather than failing the whole report.
 func (s *Store) Status() (Status, error) {
 	m := s.Meta
-	st := Status{Dir: s.Dir, Task: m.Task, TrainData: m.TrainData, TrainSize: m.TrainSize, Projector: m.Projector, K: m.K, Seed: m.Seed,
+	st := Status{Dir: s.Dir, Task: m.Task, TrainData: m.TrainData, TrainSize: m.TrainSize, Projector: m.Projector, K: m.K, S: m.S, Seed: m.Seed,
 		Models: []ModelStatus{}, Experiments: []ExperimentStatus{}}
 	ids, err := s.ModelIDs()
 	if err != nil {

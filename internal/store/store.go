@@ -47,8 +47,13 @@ type Metadata struct {
 	ImageTransform string `json:"image_transform,omitempty"`
 	Projector      string `json:"projector"`
 	K              int    `json:"k"`
-	Seed           int64  `json:"seed"`
-	FeaturesDType  string `json:"features_dtype"`
+	// S is the number of non-zeros per row of an sjlt projection
+	// (projector.s), and 0 (absent from the file) for the other projectors,
+	// which do not have it, so stores made before it was recorded, all of
+	// them rademacher, normal or none, read as they should.
+	S             int    `json:"s,omitempty"`
+	Seed          int64  `json:"seed"`
+	FeaturesDType string `json:"features_dtype"`
 	CLIPSettings
 }
 
@@ -200,6 +205,7 @@ func (s *Store) Check(want Metadata) error {
 	}
 	add("projector", have.Projector, want.Projector, "projector.type")
 	add("k", have.K, want.K, "projector.dim")
+	add("s", have.S, want.S, "projector.s")
 	add("seed", have.Seed, want.Seed, "projector.seed")
 	add("features_dtype", have.FeaturesDType, want.FeaturesDType, "features_dtype")
 	if len(diffs) > 0 {

@@ -33,6 +33,7 @@ func TestCreateOpenCheck(t *testing.T) {
 		{"k", func(m *Metadata) { m.K = 4 }, []string{"k: store has 3, this run has 4", "projector.dim"}},
 		{"projector", func(m *Metadata) { m.Projector = "normal" }, []string{"projector: store has rademacher", "projector.type"}},
 		{"seed", func(m *Metadata) { m.Seed = 2 }, []string{"seed", "projector.seed"}},
+		{"s", func(m *Metadata) { m.Projector, m.S = "sjlt", 4 }, []string{"s: store has 0, this run has 4", "projector.s"}},
 		{"train", func(m *Metadata) { m.TrainSize, m.TrainFingerprint = 6, "g" }, []string{"train_size", "train_fingerprint", "train_data"}},
 		{"model", func(m *Metadata) { m.ModelConfigHash = "other" }, []string{"model_config_hash"}},
 		{"dtype", func(m *Metadata) { m.FeaturesDType = "float16" }, []string{"features_dtype"}},

@@ -109,13 +109,17 @@ func deliver(b backend.Backend, pr backend.Projection, grads [][]float32, exampl
 // bit for bit the same whatever the delivery order, chunking and grouping
 // of rows, the batch size and the example's position in the batch, after
 // SetBatch and after a Reset of an abandoned batch. For the identity
-// (none), the features are the gradients, exactly. Add with a tensor that
+// (none), the features are the gradients, exactly. The sparse kind (sjlt,
+// s = 3) has one block of SJLTBlockRows rows here, staged from the
+// deliveries' pieces: its float32 partial is a running sum of at most
+// projParams terms ±g, then scaled, so its tolerance is
+// (projParams+3)·u·Σ|g||P|. Add with a tensor that
 // is not one row per example panics.
 func testProjection(r reporter, b backend.Backend) {
-	for _, kind := range []projection.Kind{projection.Rademacher, projection.Normal} {
+	for _, kind := range []projection.Kind{projection.Rademacher, projection.Normal, projection.SJLT} {
 		r.Run(string(kind), func(r reporter) {
 			const k = 200 // two 128-column groups, the second partial
-			p, err := projection.New(projection.Spec{Kind: kind, Dim: k, Seed: 11, ModelID: 2, NumParams: projParams}, 2)
+			p, err := projection.New(projection.Spec{Kind: kind, Dim: k, NonZeros: 3, Seed: 11, ModelID: 2, NumParams: projParams}, 2)
 			if err != nil {
 				r.Errorf("projection.New: %v", err)
 				return
@@ -137,7 +141,11 @@ func testProjection(r reporter, b backend.Backend) {
 						scale[c] += math.Abs(x)
 					}
 				}
-				compare(r, name("features of example %d", e), got[e*k:(e+1)*k], want, scale, float64(projection.BlockRows+2)*u)
+				tol := float64(projection.BlockRows+2) * u
+				if kind == projection.SJLT {
+					tol = float64(projParams+3) * u
+				}
+				compare(r, name("features of example %d", e), got[e*k:(e+1)*k], want, scale, tol)
 			}
 
 			// Another order and chunking, examples 2 and 1 in a batch of
