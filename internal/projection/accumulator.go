@@ -5,27 +5,25 @@ import (
 	"runtime"
 	"sync"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/trak-dev/trak/internal/gemm"
 )
 
-// gemmRows caps the rows (examples) of one GEMM call. gonum's pure-Go Sgemm
-// fans out to goroutines of its own, which allocate and would compete with
-// the Accumulator's workers, once the output has four 64 × 64 tiles; a call of
-// at most 64 rows and 128 columns has two and runs serially. Each example's
-// row of the product is computed the same way whatever the number of rows in
-// the call (the tests check this), so the split changes only speed.
+// gemmRows caps the rows (examples) of one GEMM call, so that a call stays
+// small (64 × 128 outputs from 64 rows of P) and its operands stay in cache.
+// Each example's row of a product is computed the same way whatever the
+// number of rows in the call (internal/gemm's numeric contract), so the split
+// changes only speed.
 const gemmRows = 64
 
 // tileRows is the number of rows of P generated and multiplied at a time: a
 // tileRows × 128 tile of P (32 KiB) stays in the L1 cache while every example
 // of the batch is multiplied by it. The tiles of a block are multiplied into
-// the same float32 partial (β = 1 after the first), so for gonum's Sgemm,
-// which adds the terms of each dot product in ascending order, the partial is
-// the same as from one GEMM over the whole block; in any case the call
-// sequence depends only on p, BlockRows, k and which tiles received rows,
-// never on how or in which order the caller delivered them. A tile is one
-// word of a block's presence mask.
+// the same float32 partial (β = 1 after the first): by internal/gemm's numeric
+// contract each tile's dot products are float32 FMA chains over its rows in
+// ascending order (a tile is shorter than gemm.KC), added to the partial in
+// ascending tile order. The call sequence depends only on p, BlockRows, k and
+// which tiles received rows, never on how or in which order the caller
+// delivered them. A tile is one word of a block's presence mask.
 const tileRows = 64
 
 // A dense block's presence mask has one bit per row, one uint64 per tile.
@@ -84,14 +82,15 @@ type accState struct {
 	// Rademacher, Normal and SJLT.
 	rows      int // rows per block: BlockRows, or SJLTBlockRows for SJLT
 	sj        *sjltState
-	acc       *exactAcc // capacity × dim exact sums of the block partials
-	adds      int       // blocks multiplied since the sums were last normalised
-	normEvery int       // normaliseEvery; smaller in tests
-	done      []uint64  // bit t: block t was multiplied in this batch
-	open      openTable // staged blocks by block index
-	openList  []*staged // the same blocks, for Finish and Reset
-	free      []*staged // staging buffers for reuse
-	work      []worker  // one per worker; work[0] runs on the caller's goroutine
+	acc       *exactAcc  // capacity × dim exact sums of the block partials
+	adds      int        // blocks multiplied since the sums were last normalised
+	normEvery int        // normaliseEvery; smaller in tests
+	done      []uint64   // bit t: block t was multiplied in this batch
+	open      openTable  // staged blocks by block index
+	openList  []*staged  // the same blocks, for Finish and Reset
+	free      []*staged  // staging buffers for reuse
+	work      []worker   // one per worker; work[0] runs on the caller's goroutine
+	mul       *gemm.Gemm // the tiles' products, one goroutine per call
 
 	// None: the gradients themselves, capacity × dim, and in done one bit
 	// per parameter added.
@@ -163,10 +162,21 @@ type blockJob struct {
 // bytes per row that arrived. For None it is 4·batch·NumParams bytes plus a
 // bit per parameter. It panics if batch < 1.
 func (p *Projector) NewAccumulator(batch int) *Accumulator {
+	return p.NewAccumulatorKernel(batch, gemm.Best())
+}
+
+// NewAccumulatorKernel is NewAccumulator with the GEMM kernel that multiplies
+// the dense kinds' tiles named (the CPU backend passes its own). Every kernel
+// computes the same bits; it panics if this CPU cannot run kernel.
+func (p *Projector) NewAccumulatorKernel(batch int, kernel gemm.Kernel) *Accumulator {
 	if batch < 1 {
 		panic(fmt.Sprintf("projection: NewAccumulator batch %d, must be at least 1", batch))
 	}
-	s := &accState{p: p, capacity: batch, batch: batch, dim: p.dim}
+	mul, err := gemm.New(kernel, 1)
+	if err != nil {
+		panic("projection: " + err.Error())
+	}
+	s := &accState{p: p, capacity: batch, batch: batch, dim: p.dim, mul: mul}
 	np := p.spec.NumParams
 	if p.spec.Kind == None {
 		s.ident = make([]float32, batch*p.dim)
@@ -521,13 +531,10 @@ func (s *accState) run(w int) {
 			}
 			tl := min(tileRows, j.rows-l0)
 			s.p.fillGroup(wk.pblk, groupCols, j.start+int64(l0), tl, g, width)
-			pm := blas32.General{Rows: tl, Cols: width, Stride: groupCols, Data: wk.pblk}
 			for b0 := 0; b0 < s.batch; b0 += gemmRows {
 				m := min(gemmRows, s.batch-b0)
-				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-					blas32.General{Rows: m, Cols: tl, Stride: j.stride, Data: j.src[b0*j.stride+l0:]},
-					pm,
-					beta, blas32.General{Rows: m, Cols: width, Stride: groupCols, Data: wk.part[b0*groupCols:]})
+				s.mul.Sgemm(false, false, m, width, tl, 1, j.src[b0*j.stride+l0:], j.stride,
+					wk.pblk, groupCols, beta, wk.part[b0*groupCols:], groupCols)
 			}
 			beta = 1
 		}

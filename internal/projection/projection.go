@@ -90,11 +90,18 @@
 //
 //	S_t[b, c] = Σ_{r in block t} g_b[r]·P[r, c]
 //
-// is computed in float32 by blas32.Gemm, the block's rows that were not
-// added being zeros. P_t is generated in tiles of 64 rows × 128 columns
-// (never more than that per worker), multiplied in ascending row order into
-// the same float32 result (β = 1 after the first tile); a tile in which no
-// row was added contributes exact zeros and is skipped. The feature is the
+// is computed in float32, the block's rows that were not added being zeros.
+// P_t is generated in tiles of 64 rows × 128 columns (never more than that
+// per worker). For each tile u that received a row, in ascending order, its
+// dot products are float32 fused multiply-add chains over the tile's rows in
+// ascending order, started from +0, and are added to the partial with one
+// more fused multiply-add (internal/gemm's numeric contract for a product
+// with K = 64 < gemm.KC, α = 1, β = 0 for the first such tile and 1 after):
+//
+//	T_u[b, c] = fma32(g_b[r₆₃], P[r₆₃, c], … fma32(g_b[r₀], P[r₀, c], +0) …)
+//	S_t[b, c] = T_u₀ for the first tile, then S_t = fma32(1, T_u, S_t) = T_u + S_t
+//
+// A tile in which no row was added contributes exact zeros and is skipped. The feature is the
 // float32 obtained by rounding the exact real sum of those partials to
 // nearest, ties to even:
 //
@@ -114,14 +121,11 @@
 // examples of its batch used. Workers take whole 128-column groups, and
 // examples are multiplied 64 rows at a time. So feature[b, ·] is
 // bit-identical whatever the caller's chunking, delivery order and sparsity
-// and whatever the worker count, and, because gonum's pure-Go GEMM computes
-// each row of its result independently of the others and of the operands'
-// strides (the tests check this), whatever the batch size and the example's
-// position in it. A plugged-in BLAS (blas32.Use) keeps the independence of
-// the delivery order and of the worker count; the others then rest on that
-// library (blocks are read from the caller's slice when one Add covers a
-// whole block, from a staging copy otherwise). R is part of the numeric
-// definition of the CPU output: changing it changes the last bits.
+// and whatever the worker count, and, because the partials are defined
+// element by element above, whatever the batch size, the example's position
+// in it, the GEMM kernel (every kernel of internal/gemm computes those
+// bits) and the machine. R and the 64-row tiles are part of the numeric
+// definition: changing them changes the last bits.
 //
 // The exact sum costs B·k additions of a float32 into a fixed-point
 // accumulator per block, against 2·B·R·k flops for the block's GEMM.

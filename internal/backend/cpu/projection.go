@@ -8,7 +8,7 @@ import (
 // NewProjection returns a Projection that feeds the tensors' own storage,
 // without a copy, to a projection.Accumulator (its workers are p's).
 func (be *Backend) NewProjection(p *projection.Projector, batch int) backend.Projection {
-	return &hostProjection{acc: p.NewAccumulator(batch)}
+	return &hostProjection{acc: p.NewAccumulatorKernel(batch, be.gemm.Kernel())}
 }
 
 // hostProjection is backend.Projection on the host: a
