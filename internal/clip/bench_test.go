@@ -58,7 +58,7 @@ func BenchmarkEncode(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
-				reportPeak(b)
+				reportPeak(b, m)
 			})
 		}
 	}
@@ -83,7 +83,7 @@ func BenchmarkPerExampleGradients(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
-				reportPeak(b)
+				reportPeak(b, m)
 			})
 		}
 	}
@@ -135,10 +135,15 @@ func BenchmarkProjectedGradients(b *testing.B) {
 	}
 }
 
-// reportPeak reports the Go heap's high-water mark in MB (the process's
-// peak RSS is what scripts/bench_clip.sh reports).
-func reportPeak(b *testing.B) {
+// reportPeak reports the Go heap's size in MB (the process's peak RSS is
+// what scripts/bench_clip.sh reports) and the peak of the tensors.
+func reportPeak(b *testing.B, m *Model) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/1e6, "heap-MB")
+	if cb, ok := m.Backend().(*cpu.Backend); ok {
+		// The high-water mark of the backend's live tensors (weights
+		// included), in MB.
+		b.ReportMetric(float64(cb.MemStats().Peak)/1e6, "tensor-peak-MB")
+	}
 }

@@ -28,7 +28,16 @@ type Model struct {
 	index  map[string]int
 
 	vision, text tower
+
+	// gradChunk is the most elements of a weight's per-example gradient
+	// computed at once (see gradOut.weight): defaultGradChunk, smaller in
+	// tests.
+	gradChunk int
 }
+
+// defaultGradChunk bounds the blocks of per-example weight gradients to
+// 16 MiB.
+const defaultGradChunk = 1 << 22
 
 // tower is one transformer stack.
 type tower struct {
@@ -54,7 +63,7 @@ func New(b backend.Backend, cfg Config, load func(p Param, dst []float32) error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, b: b, params: cfg.Params(), index: map[string]int{}}
+	m := &Model{Config: cfg, b: b, params: cfg.Params(), index: map[string]int{}, gradChunk: defaultGradChunk}
 	m.w = make([]*backend.Tensor, len(m.params))
 	largest := 0
 	for _, p := range m.params {

@@ -1,10 +1,12 @@
 package cpu
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -26,9 +28,17 @@ import (
 //
 // The pool is bounded by the live peak: the bytes it holds plus the bytes
 // of live tensors never exceed the largest live total seen so far (the
-// memory a backend without a pool would have needed at its peak anyway).
-// When an allocation would break that, buffers of other sizes are dropped
-// for the garbage collector first. Trim drops them all.
+// memory a backend without a pool would have needed at its peak anyway)
+// by more than half of it: the headroom that lets a pass that is still
+// growing (a forward pass keeping its caches) reuse its scratch instead of
+// dropping it, and a model whose size classes peak at different times (a
+// small model's scratch is large next to its weights) keep one buffer per
+// class it needs. Without a miss the pool holds, per class, no more
+// buffers than were ever live at once; when an allocation would break the
+// bound, the buffers of the classes requested least recently (shapes of an
+// earlier batch size, say) are dropped for the garbage collector first.
+// Trim drops them all. (The Go heap, by contrast, grows to twice the live
+// heap before a collection.)
 //
 // A Backend made with NewPoisoning checks the contract that a freed tensor
 // (and every Reshape view of it) is not used again: Free fills the storage
@@ -57,6 +67,42 @@ type pool struct {
 
 	live, peak, pooled int64 // elements: of live tensors, the peak of live, held in free
 	reused, allocated  int64 // New and Upload calls served from the pool, and by the allocator
+
+	tick     int64         // get calls so far
+	lastUsed map[int]int64 // size class → tick of its last request
+}
+
+// limit returns the most elements live tensors and free buffers may hold
+// together.
+func (p *pool) limit() int64 { return p.peak + p.peak/2 }
+
+// evict drops free buffers, those of the size classes requested least
+// recently first, until live and pooled fit the limit.
+func (p *pool) evict() {
+	if p.live+p.pooled <= p.limit() {
+		return
+	}
+	classes := make([]int, 0, len(p.free))
+	for c := range p.free {
+		classes = append(classes, c)
+	}
+	slices.SortFunc(classes, func(a, b int) int { return cmp.Compare(p.lastUsed[a], p.lastUsed[b]) })
+	for _, c := range classes {
+		list := p.free[c]
+		for len(list) > 0 && p.live+p.pooled > p.limit() {
+			p.drop(list[0])
+			list[0] = nil
+			list = list[1:]
+		}
+		if len(list) == 0 {
+			delete(p.free, c)
+		} else {
+			p.free[c] = list
+		}
+		if p.live+p.pooled <= p.limit() {
+			return
+		}
+	}
 }
 
 // MemStats describes the memory of the tensors a Backend has handed out.
@@ -159,6 +205,11 @@ func (p *pool) get(n int, zero bool) []float32 {
 	}
 	c := classOf(n)
 	p.mu.Lock()
+	p.tick++
+	if p.lastUsed == nil {
+		p.lastUsed = map[int]int64{}
+	}
+	p.lastUsed[c] = p.tick
 	if list := p.free[c]; len(list) > 0 {
 		s := list[len(list)-1]
 		list[len(list)-1] = nil
@@ -180,25 +231,11 @@ func (p *pool) get(n int, zero bool) []float32 {
 		}
 		return s
 	}
-	// A miss: keep live + pooled within the peak of live, the new buffer
+	// A miss: keep live + pooled within the limit, the new buffer
 	// counted, by dropping buffers of other classes.
 	p.addLive(int64(c))
 	p.allocated++
-	for class, list := range p.free {
-		if p.pooled <= p.peak-p.live {
-			break
-		}
-		for len(list) > 0 && p.pooled > p.peak-p.live {
-			p.drop(list[len(list)-1])
-			list[len(list)-1] = nil
-			list = list[:len(list)-1]
-		}
-		if len(list) == 0 {
-			delete(p.free, class)
-		} else {
-			p.free[class] = list
-		}
-	}
+	p.evict()
 	p.mu.Unlock()
 	return make([]float32, n, c)
 }
@@ -252,13 +289,7 @@ func (p *pool) put(s []float32) {
 	c := floorClass(cap(s))
 	p.free[c] = append(p.free[c], s)
 	p.pooled += int64(cap(s))
-	// Never hold more than the peak of live needs.
-	for p.pooled > p.peak-p.live && len(p.free[c]) > 0 {
-		list := p.free[c]
-		p.drop(list[0])
-		list[0] = nil
-		p.free[c] = list[1:]
-	}
+	p.evict() // only storage this backend did not make can break the limit here
 }
 
 // checkPoison returns an error unless s holds the poison pattern throughout.
