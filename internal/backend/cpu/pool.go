@@ -96,6 +96,7 @@ func (p *pool) evict() {
 		}
 		if len(list) == 0 {
 			delete(p.free, c)
+			delete(p.lastUsed, c)
 		} else {
 			p.free[c] = list
 		}
@@ -148,6 +149,7 @@ func (be *Backend) Trim() {
 			p.drop(s)
 		}
 		delete(p.free, c)
+		delete(p.lastUsed, c)
 	}
 }
 
