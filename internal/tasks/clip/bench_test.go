@@ -25,7 +25,7 @@ func BenchmarkFeaturize(b *testing.B) {
 		cfg   clipmodel.Config
 		batch int
 		k     int
-	}{{"tiny", tiny, 8, 2048}, {"ViT-B-32", b32, 4, 512}, {"ViT-B-32", b32, 16, 512}} {
+	}{{"tiny", tiny, 8, 2048}, {"ViT-B-32", b32, 4, 512}, {"ViT-B-32", b32, 8, 512}, {"ViT-B-32", b32, 16, 512}} {
 		b.Run(fmt.Sprintf("%s/B=%d/k=%d", c.name, c.batch, c.k), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			m, err := clipmodel.New(cpu.New(0), c.cfg, func(p clipmodel.Param, dst []float32) error {
