@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the CLIP model on this machine: forward (Encode) and
 # forward + backward + per-example parameter gradients, for the tiny test
-# model and a randomly initialised ViT-B-32, at batch sizes 1 and 8; then
+# model and a randomly initialised ViT-B-32, at batch sizes 1, 8 and 16; then
 # featurize's whole per-example work (f against 300 negatives and the
-# projection); with peak resident memory. If Debian's PyTorch is installed (apt-get install
+# projection, at batch 4, 8 and 16 for ViT-B-32); with peak resident memory. If Debian's PyTorch is installed (apt-get install
 # python3-torch), the same measurements from the independent PyTorch
 # reference follow, for a side-by-side ratio measured in the same run.
 #

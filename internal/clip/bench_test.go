@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/projection"
 )
 
@@ -19,7 +20,7 @@ func (s *discardSink) Add(_ int64, n int, _ []float32, _ int) { s.n += int64(n) 
 // plausible scales for timing).
 func benchModel(b *testing.B, c Config) *Model {
 	rng := rand.New(rand.NewPCG(1, 1))
-	m, err := New(cpuBackend(), c, func(p Param, dst []float32) error {
+	m, err := New(cpu.New(0), c, func(p Param, dst []float32) error {
 		for i := range dst {
 			dst[i] = float32(0.02 * rng.NormFloat64())
 		}
@@ -57,7 +58,7 @@ func BenchmarkEncode(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
-				reportPeak(b)
+				reportPeak(b, m)
 			})
 		}
 	}
@@ -69,7 +70,7 @@ func BenchmarkEncode(b *testing.B) {
 func BenchmarkPerExampleGradients(b *testing.B) {
 	for _, name := range []string{"tiny", "ViT-B-32"} {
 		c := benchConfigs()[name]
-		for _, n := range []int{1, 8} {
+		for _, n := range []int{1, 8, 16} {
 			b.Run(fmt.Sprintf("%s/B=%d", name, n), func(b *testing.B) {
 				m := benchModel(b, c)
 				batch := randomBatch(c, n, 1)
@@ -82,7 +83,7 @@ func BenchmarkPerExampleGradients(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "examples/s")
-				reportPeak(b)
+				reportPeak(b, m)
 			})
 		}
 	}
@@ -134,10 +135,15 @@ func BenchmarkProjectedGradients(b *testing.B) {
 	}
 }
 
-// reportPeak reports the Go heap's high-water mark in MB (the process's
-// peak RSS is what scripts/bench_clip.sh reports).
-func reportPeak(b *testing.B) {
+// reportPeak reports the Go heap's size in MB (the process's peak RSS is
+// what scripts/bench_clip.sh reports) and the peak of the tensors.
+func reportPeak(b *testing.B, m *Model) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/1e6, "heap-MB")
+	if cb, ok := m.Backend().(*cpu.Backend); ok {
+		// The high-water mark of the backend's live tensors (weights
+		// included), in MB.
+		b.ReportMetric(float64(cb.MemStats().Peak)/1e6, "tensor-peak-MB")
+	}
 }

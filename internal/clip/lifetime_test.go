@@ -150,4 +150,4 @@ func TestTensorLifetimesNew(t *testing.T) {
 	checkLive(t, cb, "New with an invalid config", 0, 0)
 }
 
-func cpu2() *cpu.Backend { return cpu.New(2) }
+func cpu2() *cpu.Backend { return cpu.NewPoisoning(2) }

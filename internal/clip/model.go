@@ -28,7 +28,16 @@ type Model struct {
 	index  map[string]int
 
 	vision, text tower
+
+	// gradChunk is the most elements of a weight's per-example gradient
+	// computed at once (see gradOut.weight): defaultGradChunk, smaller in
+	// tests.
+	gradChunk int
 }
+
+// defaultGradChunk bounds the blocks of per-example weight gradients to
+// 16 MiB.
+const defaultGradChunk = 1 << 22
 
 // tower is one transformer stack.
 type tower struct {
@@ -46,17 +55,25 @@ type blockParams struct {
 }
 
 // New builds a model of configuration cfg on b, filling each parameter with
-// load (called once per parameter, in parameter order, with a buffer of the
-// parameter's length).
+// load (called once per parameter, in parameter order, with a zeroed buffer
+// of the parameter's length, which load must not keep: one host buffer, as
+// long as the largest parameter, serves them all, so that loading leaves
+// no weights' worth of garbage behind).
 func New(b backend.Backend, cfg Config, load func(p Param, dst []float32) error) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, b: b, params: cfg.Params(), index: map[string]int{}}
+	m := &Model{Config: cfg, b: b, params: cfg.Params(), index: map[string]int{}, gradChunk: defaultGradChunk}
 	m.w = make([]*backend.Tensor, len(m.params))
+	largest := 0
+	for _, p := range m.params {
+		largest = max(largest, p.Len())
+	}
+	host := make([]float32, largest)
 	for i, p := range m.params {
 		m.index[p.Name] = i
-		buf := make([]float32, p.Len())
+		buf := host[:p.Len()]
+		clear(buf)
 		if err := load(p, buf); err != nil {
 			m.Free()
 			return nil, fmt.Errorf("load %s: %w", p.Name, err)

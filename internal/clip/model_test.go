@@ -304,7 +304,10 @@ func TestGradientsFiniteDifferences(t *testing.T) {
 	}
 }
 
-func cpuBackend() *cpu.Backend { return cpu.New(0) }
+// cpuBackend is the backend of the tests: a poisoning one, so that every
+// test of the model also checks that no freed tensor (or view of one) is
+// read or written again: a read yields NaN, a write panics on reuse.
+func cpuBackend() *cpu.Backend { return cpu.NewPoisoning(0) }
 
 // TestNonFiniteWeights: New refuses a parameter holding NaN or ±Inf, and a
 // logit_scale whose temperature exp(logit_scale) overflows float32 (any

@@ -16,7 +16,8 @@ const quickGELUScale = 1.702
 //
 // evaluated in float64 and rounded. Φ is computed with math.Erfc rather
 // than (1 + erf)/2 so that the far negative tail keeps its relative
-// accuracy, and σ without overflow for either sign. y may be x.
+// accuracy, and σ without overflow for either sign. y may be x. The exact
+// GELU takes a faster route to the same float32 values (gelu_table.go).
 func (be *Backend) GELU(y, x *backend.Tensor, quick bool) {
 	yd, xd := data("GELU", "y", y), data("GELU", "x", x)
 	sameLen("GELU", "y", y, "x", x)
@@ -30,8 +31,7 @@ func (be *Backend) GELU(y, x *backend.Tensor, quick bool) {
 			return
 		}
 		for i := lo; i < hi; i++ {
-			v := float64(xd[i])
-			yd[i] = float32(v * normCDF(v))
+			yd[i] = geluExact(float64(xd[i]))
 		}
 	})
 }
@@ -57,9 +57,7 @@ func (be *Backend) GELUBack(dx, dy, x *backend.Tensor, quick bool) {
 			return
 		}
 		for i := lo; i < hi; i++ {
-			v := float64(xd[i])
-			d := normCDF(v) + v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
-			dxd[i] = float32(float64(dyd[i]) * d)
+			dxd[i] = geluBackExact(float64(dyd[i]), float64(xd[i]))
 		}
 	})
 }

@@ -38,9 +38,20 @@
 // very tensor of an input of the same shape; the layout kernels and Gemm
 // need distinct storage.
 //
+// # Memory
+//
+// Tensor storage comes from a free list that belongs to the Backend (see
+// pool.go): Free returns it and New reuses it, zeroed, so that a model
+// running batch after batch of the same shapes allocates nothing after the
+// first; the list never holds more than the peak of live tensor storage
+// less the live storage, plus half the peak. MemStats reports the
+// live, peak and pooled bytes.
+// NewPoisoning makes a Backend that fills freed storage with NaNs and
+// checks that nobody writes it, for tests of the Free contract.
+//
 // Methods are not safe for concurrent use on tensors that overlap; the
-// Backend itself holds no mutable state, so distinct goroutines may use one
-// Backend on distinct tensors.
+// Backend's only mutable state, its free list, is guarded by a mutex, so
+// distinct goroutines may use one Backend on distinct tensors.
 package cpu
 
 import (
@@ -63,6 +74,7 @@ type Backend struct {
 	threads int        // goroutines a kernel is split over, ≥ 1
 	grain   int        // elements from which a kernel is split, ≥ 1
 	gemm    *gemm.Gemm // products on up to threads goroutines
+	pool    pool       // tensor storage freed for reuse
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -97,6 +109,17 @@ func NewKernel(threads int, kernel string) (*Backend, error) {
 	return &Backend{threads: threads, grain: defaultGrain, gemm: g}, nil
 }
 
+// NewPoisoning returns a backend like New(threads) that checks the Free
+// contract, for tests: freed storage is filled with NaNs and held back from
+// reuse for a while, so that reading a freed tensor through a Reshape view
+// yields NaN, and a write to it makes the pool panic when the buffer is
+// reused (or CheckFreed report it).
+func NewPoisoning(threads int) *Backend {
+	be := New(threads)
+	be.pool.poison = true
+	return be
+}
+
 // Threads returns the number of goroutines kernels are split over.
 func (be *Backend) Threads() int { return be.threads }
 
@@ -116,7 +139,7 @@ func (be *Backend) MemInfo() backend.MemInfo { return memInfo() }
 // when shape is empty).
 func (be *Backend) New(shape ...int) *backend.Tensor {
 	n := shapeLen("New", shape)
-	return &backend.Tensor{Shape: slices.Clone(shape), Storage: make([]float32, n)}
+	return &backend.Tensor{Shape: slices.Clone(shape), Storage: be.pool.get(n, true)}
 }
 
 // Upload returns a tensor holding a copy of data; len(data) must be the
@@ -126,7 +149,9 @@ func (be *Backend) Upload(data []float32, shape ...int) *backend.Tensor {
 	if len(data) != n {
 		panicf("Upload", "%d values for shape %v (%d elements)", len(data), shape, n)
 	}
-	return &backend.Tensor{Shape: slices.Clone(shape), Storage: slices.Clone(data)}
+	s := be.pool.get(n, false)
+	copy(s, data)
+	return &backend.Tensor{Shape: slices.Clone(shape), Storage: s}
 }
 
 // Download copies t into dst; len(dst) must be t.Len().
@@ -138,12 +163,14 @@ func (be *Backend) Download(dst []float32, t *backend.Tensor) {
 	copy(dst, s)
 }
 
-// Free drops t's storage, so that using t afterwards panics. Views of t
-// made with Reshape keep the memory alive until the garbage collector
-// finds them unreachable, but must not be used either.
+// Free returns t's storage to the backend's free list and drops it from t,
+// so that using t afterwards panics. Views of t made with Reshape share
+// the storage, which New may hand out again: they must not be used (nor
+// freed) either.
 func (be *Backend) Free(t *backend.Tensor) {
-	data("Free", "t", t)
+	s := data("Free", "t", t)
 	t.Storage = nil
+	be.pool.put(s)
 }
 
 // Reshape returns a tensor of the given shape over t's storage; the shape

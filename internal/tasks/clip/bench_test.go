@@ -14,7 +14,9 @@ import (
 // BenchmarkFeaturize measures what featurize does per train example once
 // the data are decoded: forward, backward, per-example gradients of f
 // against 300 negatives, and their projection to k dimensions
-// (examples/s). Decoding and tokenization are measured in their packages.
+// (examples/s), the way featurize does it: the gradients go to the
+// backend's Projection (PerExampleGradientsOnDevice), which reads them in
+// place. Decoding and tokenization are measured in their packages.
 func BenchmarkFeaturize(b *testing.B) {
 	tiny, _ := clipmodel.Preset("tiny")
 	b32, _ := clipmodel.Preset("ViT-B-32")
@@ -23,7 +25,7 @@ func BenchmarkFeaturize(b *testing.B) {
 		cfg   clipmodel.Config
 		batch int
 		k     int
-	}{{"tiny", tiny, 8, 2048}, {"ViT-B-32", b32, 4, 512}} {
+	}{{"tiny", tiny, 8, 2048}, {"ViT-B-32", b32, 4, 512}, {"ViT-B-32", b32, 8, 512}, {"ViT-B-32", b32, 16, 512}} {
 		b.Run(fmt.Sprintf("%s/B=%d/k=%d", c.name, c.batch, c.k), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			m, err := clipmodel.New(cpu.New(0), c.cfg, func(p clipmodel.Param, dst []float32) error {
@@ -46,7 +48,7 @@ func BenchmarkFeaturize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			acc := proj.NewAccumulator(c.batch)
+			acc := m.Backend().NewProjection(proj, c.batch)
 			defer acc.Close()
 			s, ctx := c.cfg.Vision.ImageSize, c.cfg.Text.ContextLength
 			batch := clipmodel.Batch{N: c.batch, Images: make([]float32, c.batch*3*s*s), Tokens: make([]int32, c.batch*ctx)}
@@ -70,7 +72,7 @@ func BenchmarkFeaturize(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				if _, err := m.PerExampleGradients(batch, grad, acc); err != nil {
+				if _, err := m.PerExampleGradientsOnDevice(batch, grad, acc); err != nil {
 					b.Fatal(err)
 				}
 				acc.Finish(out, c.k)
@@ -79,6 +81,9 @@ func BenchmarkFeaturize(b *testing.B) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			b.ReportMetric(float64(ms.HeapSys)/1e6, "heap-MB")
+			if cb, ok := m.Backend().(*cpu.Backend); ok {
+				b.ReportMetric(float64(cb.MemStats().Peak)/1e6, "tensor-peak-MB")
+			}
 		})
 	}
 }
