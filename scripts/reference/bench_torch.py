@@ -77,11 +77,12 @@ def run_one(model_name, batch, examples, threads, warmup, mode):
                     g[off:off + n].copy_(x.grad.reshape(-1))
                 off += n
 
-    if warmup:  # warm up on one example (a batched "retain" warm-up would cost B backwards)
-        x = inputs()
-        for t in params:
-            t.grad = None
-        ref.scalar_s(model, x[0][:1], x[1][:1], x[2][:1], x[3][:1])[0].backward()
+    if warmup:  # warm up twice on one example (a batched "retain" warm-up would cost B backwards):
+        x = inputs()  # PyTorch's first backward passes are 2-3x slower than later ones
+        for _ in range(2):
+            for t in params:
+                t.grad = None
+            ref.scalar_s(model, x[0][:1], x[1][:1], x[2][:1], x[3][:1])[0].backward()
     steps = max(1, examples // batch)
     data = [inputs() for _ in range(steps)]
     t0 = time.perf_counter()
@@ -91,6 +92,27 @@ def run_one(model_name, batch, examples, threads, warmup, mode):
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return dict(model=model_name, mode=mode, batch=batch, threads=threads, p=p, examples=steps * batch,
                 seconds=dt, ex_per_s=steps * batch / dt, peak_rss_mib=rss_kib / 1024.0, init_s=init_s)
+
+
+def blas_in_use():
+    """The BLAS libraries this process has loaded after a matrix product (Debian's
+    torch calls whatever libblas.so.3 the alternatives system points at), and
+    OpenBLAS's kernel family when it is OpenBLAS."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as f:
+        paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
+    core = ""
+    for p in paths:
+        if "openblas" in p:
+            try:
+                import ctypes
+                fn = ctypes.CDLL(p).openblas_get_corename
+                fn.restype = ctypes.c_char_p
+                core = " (OpenBLAS core %s)" % fn().decode()
+                break
+            except (OSError, AttributeError):
+                pass
+    return (", ".join(paths) or "none found") + core
 
 
 def main():
@@ -122,6 +144,7 @@ def main():
     print("torch %s, float32, CPU, %d thread(s) (%d CPUs, load average %.1f at start); loop = forward+backward "
           "per example, retain = batched forward + per-example backward(retain_graph)"
           % (torch.__version__, args.threads, os.cpu_count(), os.getloadavg()[0]))
+    print("BLAS: %s" % blas_in_use())
     print("%-10s %11s %-6s %5s %8s %10s %12s %13s" % ("model", "params", "mode", "batch", "examples", "seconds", "examples/s", "peak RSS MiB"),
           flush=True)
     for m, b, n, w, mode in jobs:
