@@ -40,7 +40,14 @@ func benchModel(b *testing.B, c Config) *Model {
 func benchConfigs() map[string]Config {
 	tiny, _ := Preset("tiny")
 	b32, _ := Preset("ViT-B-32")
-	return map[string]Config{"tiny": tiny, "ViT-B-32": b32}
+	// tiny-gelu is scripts/reference/clip_reference.py's model of that
+	// name, the one scripts/reference/bench_torch.py times.
+	tinyGELU := Config{
+		EmbedDim: 16,
+		Vision:   VisionConfig{ImageSize: 16, Layers: 2, Width: 32, HeadWidth: 16, PatchSize: 8, MLPRatio: 4},
+		Text:     TextConfig{ContextLength: 8, VocabSize: 64, Width: 32, Heads: 2, Layers: 2, MLPRatio: 4},
+	}
+	return map[string]Config{"tiny": tiny, "tiny-gelu": tinyGELU, "ViT-B-32": b32}
 }
 
 // BenchmarkEncode measures the forward pass of both towers (examples/s).
@@ -68,7 +75,7 @@ func BenchmarkEncode(b *testing.B) {
 // per-example parameter gradients of every example (examples/s), without
 // the projection.
 func BenchmarkPerExampleGradients(b *testing.B) {
-	for _, name := range []string{"tiny", "ViT-B-32"} {
+	for _, name := range []string{"tiny", "tiny-gelu", "ViT-B-32"} {
 		c := benchConfigs()[name]
 		for _, n := range []int{1, 8, 16} {
 			b.Run(fmt.Sprintf("%s/B=%d", name, n), func(b *testing.B) {

@@ -20,7 +20,7 @@ func refGELUBack(dy, v float64) float32 {
 // of several magnitudes, including values next to the table's ends.
 func TestGELUTableBitwise(t *testing.T) {
 	stride := uint32(241)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		stride = 997
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -1,0 +1,6 @@
+//go:build race
+
+package cpu
+
+// raceEnabled: the race detector slows the exhaustive tests down tenfold.
+const raceEnabled = true
