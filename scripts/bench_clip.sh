@@ -3,7 +3,7 @@
 #   1. float32 GEMM: trak's kernels (internal/gemm, each one this CPU runs)
 #      and gonum's pure-Go blas32, against numpy on the installed BLAS;
 #   2. the CLIP model alone (forward + backward + per-example parameter
-#      gradients, no projection) for the tiny test model and a randomly
+#      gradients, no projection) for a tiny model and a randomly
 #      initialised ViT-B-32, against PyTorch's per-example modes on the same
 #      architecture (scripts/reference/bench_torch.py);
 #   3. featurize end to end, as a user runs it (scripts/bench_featurize.sh).
@@ -47,8 +47,9 @@ fi
 if [[ " $sections " == *" model "* ]]; then
 	echo "== trak model alone: forward + backward + per-example parameter gradients (examples/s)"
 	go test -c -o "$out/clip.test" ./internal/clip
-	for bench in 'PerExampleGradients/tiny/' 'PerExampleGradients/ViT-B-32/B=16'; do
-		GOMAXPROCS=$threads peak "$out/clip.test" -test.run '^$' -test.bench "$bench" -test.benchtime 2x 2>&1 |
+	# tiny-gelu is the model bench_torch.py times as "tiny-gelu".
+	for bench in 'PerExampleGradients/tiny-gelu/:2s' 'PerExampleGradients/ViT-B-32/B=(8|16)$:2x'; do
+		GOMAXPROCS=$threads peak "$out/clip.test" -test.run '^$' -test.bench "${bench%:*}" -test.benchtime "${bench##*:}" 2>&1 |
 			grep -E 'Benchmark|peak RSS'
 	done
 	if have_torch; then
