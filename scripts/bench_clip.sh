@@ -35,7 +35,7 @@ echo "$(nproc) CPUs, benchmarks on $threads threads, $(date -u +%FT%TZ)"
 if [[ " $sections " == *" gemm "* ]]; then
 	echo "== GEMM (GFLOP/s): trak's kernels and gonum"
 	go test -c -o "$out/gemm.test" ./internal/gemm
-	GOMAXPROCS=$threads "$out/gemm.test" -test.run '^$' -test.bench 'Sgemm' -test.benchtime 2s 2>&1 | grep -E '^Benchmark'
+	GOMAXPROCS=$threads "$out/gemm.test" -test.run '^$' -test.bench 'Sgemm|Gonum1024' -test.benchtime 2s 2>&1 | grep -E '^Benchmark'
 	if have_numpy; then
 		echo "== GEMM anchor: numpy $(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)')"
 		anchor scripts/reference/bench_gemm.py
