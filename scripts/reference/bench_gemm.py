@@ -9,11 +9,14 @@ follow OPENBLAS_NUM_THREADS / OMP_NUM_THREADS as usual.
 Usage: /usr/bin/python3 scripts/reference/bench_gemm.py [M,N,K ...]
 """
 
-import ctypes
+import os
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blas_info import blas_libraries  # noqa: E402
 
 DEFAULT_SHAPES = ["1024,1024,1024", "256,256,256", "400,3072,768", "768,768,50", "16,128,64"]
 
@@ -31,22 +34,6 @@ def gflops(m, n, k, min_seconds=1.0):
         reps += 1
         elapsed = time.perf_counter() - start
     return 2.0 * m * n * k * reps / elapsed / 1e9
-
-
-def blas_libraries():
-    with open("/proc/self/maps") as f:
-        paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
-    core = ""
-    for p in paths:
-        if "openblas" in p:
-            try:
-                fn = ctypes.CDLL(p).openblas_get_corename
-                fn.restype = ctypes.c_char_p
-                core = fn().decode()
-                break
-            except (OSError, AttributeError):
-                pass
-    return paths, core
 
 
 def main():

@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
+import blas_info  # noqa: E402
 import clip_reference as ref  # noqa: E402
 
 
@@ -95,24 +96,10 @@ def run_one(model_name, batch, examples, threads, warmup, mode):
 
 
 def blas_in_use():
-    """The BLAS libraries this process has loaded after a matrix product (Debian's
-    torch calls whatever libblas.so.3 the alternatives system points at), and
-    OpenBLAS's kernel family when it is OpenBLAS."""
+    """The BLAS this process's torch calls, after a first product loads it."""
     torch.ones(64, 64) @ torch.ones(64, 64)
-    with open("/proc/self/maps") as f:
-        paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
-    core = ""
-    for p in paths:
-        if "openblas" in p:
-            try:
-                import ctypes
-                fn = ctypes.CDLL(p).openblas_get_corename
-                fn.restype = ctypes.c_char_p
-                core = " (OpenBLAS core %s)" % fn().decode()
-                break
-            except (OSError, AttributeError):
-                pass
-    return (", ".join(paths) or "none found") + core
+    paths, core = blas_info.blas_libraries()
+    return (", ".join(paths) or "none found") + (" (OpenBLAS core %s)" % core if core else "")
 
 
 def main():
