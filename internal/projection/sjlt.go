@@ -334,8 +334,16 @@ func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 				ctr[0][l] = uint32(j / 2)
 			}
 			philox.Block8(p.key, &ctr, &x)
+			two := j+1 < nz
+			b1, w1 := uint32(0), uint32(0)
+			if two {
+				b1, w1 = base[j+1], uint32(width[j+1])
+			}
+			if sjltPack8Fast(d[j:], nz, &x, base[j], uint32(width[j]), b1, w1, two) {
+				continue
+			}
 			sjltPack8(d[j:], nz, base[j], width[j], &x[0], &x[1])
-			if j+1 < nz {
+			if two {
 				sjltPack8(d[j+1:], nz, base[j+1], width[j+1], &x[2], &x[3])
 			}
 		}

@@ -2,7 +2,10 @@
 
 package projection
 
-import "golang.org/x/sys/cpu"
+import (
+	"github.com/trak-dev/trak/internal/philox"
+	"golang.org/x/sys/cpu"
+)
 
 // sjltAVX2 selects the vector SJLT scatter. It is fixed when the package is
 // loaded.
@@ -60,3 +63,26 @@ func sjltTransposeFast(dst []float32, lanes int, src []float32, stride, batch, r
 //
 //go:noescape
 func sjltTranspose8AVX2(dst *float32, laneBytes int, src *float32, strideBytes, groups, rowGroups int)
+
+// sjltPack8Fast writes fillSJLT's packed entries of column blocks j and, if
+// two, j+1 for eight rows (row l's at d[l·nz] and d[l·nz+1]) from their
+// Philox outputs x, as sjltPack8 does, on a CPU with AVX2, and reports
+// whether it did; it declines (false, nothing written) without AVX2.
+func sjltPack8Fast(d []uint32, nz int, x *philox.Lanes8, b0, w0, b1, w1 uint32, two bool) bool {
+	if !sjltAVX2 {
+		return false
+	}
+	n, t := 1, 0
+	if two {
+		n, t = 2, 1
+	}
+	_ = d[7*nz+n-1] // every entry is in d; the assembly does not check
+	sjltPackAVX2(&d[0], uintptr(4*nz), x, b0, w0, b1, w1, t)
+	return true
+}
+
+// sjltPackAVX2 is the body of sjltPack8Fast, in sjlt_amd64.s. The widths
+// are < 2³², so they fit a uint32.
+//
+//go:noescape
+func sjltPackAVX2(d *uint32, nzBytes uintptr, x *philox.Lanes8, b0, w0, b1, w1 uint32, two int)

@@ -187,3 +187,63 @@ block:
 	JNZ  group
 	VZEROUPPER
 	RET
+
+// PACK computes eight packed entries of a column block, b + ⌊col·w/2³²⌋ |
+// (sign bit 0 clear) << 31, from the Philox words at coff(SI) (col) and
+// soff(SI) (sign) with b and w broadcast in Y8 and Y9, and stores them 4·nz
+// bytes apart (DX) from off(DI) (R9 = 3·DX). VPMULUDQ multiplies the even
+// lanes and, after a shift, the odd lanes to 64 bits; the high halves are
+// the columns.
+#define PACK(coff, soff, off) \
+	VMOVDQU      coff(SI), Y0 \
+	VPMULUDQ     Y9, Y0, Y1 \
+	VPSRLQ       $32, Y0, Y2 \
+	VPMULUDQ     Y9, Y2, Y2 \
+	VPSRLQ       $32, Y1, Y1 \
+	VPBLENDD     $0xaa, Y2, Y1, Y1 \
+	VPADDD       Y8, Y1, Y1 \
+	VMOVDQU      soff(SI), Y3 \
+	VPSLLD       $31, Y3, Y3 \
+	VPXOR        Y10, Y3, Y3 \
+	VPOR         Y3, Y1, Y1 \
+	LEAQ         (DI)(DX*4), R8 \
+	VMOVD        X1, off(DI) \
+	VPEXTRD      $1, X1, off(DI)(DX*1) \
+	VPEXTRD      $2, X1, off(DI)(DX*2) \
+	VPEXTRD      $3, X1, off(DI)(R9*1) \
+	VEXTRACTI128 $1, Y1, X1 \
+	VMOVD        X1, off(R8) \
+	VPEXTRD      $1, X1, off(R8)(DX*1) \
+	VPEXTRD      $2, X1, off(R8)(DX*2) \
+	VPEXTRD      $3, X1, off(R8)(R9*1)
+
+// func sjltPackAVX2(d *uint32, nzBytes uintptr, x *philox.Lanes8, b0, w0, b1, w1 uint32, two int)
+TEXT ·sjltPackAVX2(SB), NOSPLIT, $0-48
+	MOVQ d+0(FP), DI
+	MOVQ nzBytes+8(FP), DX
+	MOVQ x+16(FP), SI
+	LEAQ (DX)(DX*2), R9
+	MOVL $0x80000000, AX
+	VMOVD        AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL         b0+24(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL         w0+28(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+	PACK(0, 32, 0)
+	MOVQ two+40(FP), AX
+	TESTQ AX, AX
+	JZ   done
+	MOVL         b1+32(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL         w1+36(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+	PACK(64, 96, 4)
+
+done:
+	VZEROUPPER
+	RET

@@ -223,3 +223,31 @@ func TestSJLTMatchesPerExampleScatter(t *testing.T) {
 		})
 	}
 }
+
+// fillSJLT's eight-row path (philox.Block8 and the vector packing) writes
+// the entries of the definition, for tables of up to 40 rows at row offsets
+// that cross 2³². Tolerance: none.
+func TestFillSJLTEightRows(t *testing.T) {
+	for _, ks := range [][2]int{{1, 1}, {5, 2}, {300, 1}, {300, 2}, {300, 3}, {300, 4}, {4099, 4}, {300, 5}, {300, 8}, {300, 9}} {
+		k, s := ks[0], ks[1]
+		pr := mustNew(t, Spec{Kind: SJLT, Dim: k, NonZeros: s, Seed: 5, ModelID: 2, NumParams: 1 << 40}, 1)
+		for _, row0 := range []int64{0, 3, 1<<32 - 13} {
+			for _, rows := range []int{8, 9, 16, 23, 40} {
+				tab := make([]uint32, rows*s)
+				pr.fillSJLT(tab, row0, rows)
+				for i := range rows {
+					cols, signs := sjltDefinition(5, 2, k, s, row0+int64(i))
+					for j := range s {
+						want := uint32(cols[j])
+						if signs[j] < 0 {
+							want |= sjltSign
+						}
+						if got := tab[i*s+j]; got != want {
+							t.Fatalf("k=%d s=%d row %d entry %d: %#x, definition %#x", k, s, row0+int64(i), j, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
