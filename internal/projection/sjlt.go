@@ -39,6 +39,10 @@ import (
 // which stays in the L2 cache while the scatter reads it.
 const sjltTableEntries = 1 << 16
 
+// sjltMaxPairs is the most pairs of column blocks (s ≤ 16) for which
+// fillSJLT computes eight rows at a time.
+const sjltMaxPairs = 8
+
 // sjltSign is the bit of a packed table entry that holds the sign (set for
 // −1/√s); the other bits hold the column, < 2³¹.
 const sjltSign = 1 << 31
@@ -322,18 +326,36 @@ func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 		return base[j] + uint32(uint64(col)*width[j]>>32) | (sign&1^1)<<31
 	}
 	full := rows &^ 7
-	var ctr, x philox.Lanes8
-	for i := 0; i < full; i += 8 {
-		for l := range 8 {
-			r := uint64(row0) + uint64(i+l)
-			ctr[1][l], ctr[2][l], ctr[3][l] = uint32(r), uint32(r>>32), DomainSJLT
-		}
-		d := dst[i*nz : (i+8)*nz]
-		for j := 0; j < nz; j += 2 {
+	pairs := (nz + 1) / 2
+	if pairs > sjltMaxPairs {
+		full = 0 // rare (s > 16): all rows by Block2
+	}
+	// Two sets of eight-row counters, one per pair of column blocks, used by
+	// alternate groups of rows: a group's row words are written a whole
+	// group before Block8 loads them as vectors, since a vector load of
+	// words still in the store buffer stalls.
+	var ctr [2][sjltMaxPairs]philox.Lanes8
+	var x philox.Lanes8
+	setRows := func(c *[sjltMaxPairs]philox.Lanes8, i int) {
+		for jj := range pairs {
 			for l := range 8 {
-				ctr[0][l] = uint32(j / 2)
+				r := uint64(row0) + uint64(i+l)
+				c[jj][0][l], c[jj][1][l], c[jj][2][l], c[jj][3][l] = uint32(jj), uint32(r), uint32(r>>32), DomainSJLT
 			}
-			philox.Block8(p.key, &ctr, &x)
+		}
+	}
+	if full > 0 {
+		setRows(&ctr[0], 0)
+	}
+	if full > 8 {
+		setRows(&ctr[1], 8)
+	}
+	for i := 0; i < full; i += 8 {
+		c := &ctr[i/8%2]
+		d := dst[i*nz : (i+8)*nz]
+		for jj := range pairs {
+			j := 2 * jj
+			philox.Block8(p.key, &c[jj], &x)
 			two := j+1 < nz
 			b1, w1 := uint32(0), uint32(0)
 			if two {
@@ -346,6 +368,9 @@ func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 			if two {
 				sjltPack8(d[j+1:], nz, base[j+1], width[j+1], &x[2], &x[3])
 			}
+		}
+		if i+16 < full {
+			setRows(c, i+16)
 		}
 	}
 	for i := full; i < rows; i++ {
