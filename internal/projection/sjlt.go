@@ -21,8 +21,10 @@ import (
 // every example of the batch at once: the table is read once per tile, not
 // once per example, and the scalar random read-modify-writes of the
 // per-example layout become a few vector ones (AVX2 on amd64, see
-// sjltScatterFast; the portable sjltScatterT does the same arithmetic). The
-// sign is applied by flipping bit 31, and x + (−y) is exactly x − y.
+// sjltScatterFast; the portable sjltScatterGo does the same arithmetic). The
+// sign is applied by flipping bit 31, and x + (−y) is exactly x − y. The
+// price is L − B padding lanes of work and partT's k·L floats (k·B before):
+// small for the batches featurization uses (B = 16: L = B).
 //
 // In the scatter the workers share out the columns: worker w applies only
 // the entries whose column is in its range, scanning all rows of the tile in
@@ -32,8 +34,9 @@ import (
 // (and equal to scattering each example alone); the padding lanes only ever
 // add +0 to +0. After the last tile the workers, again by columns, read each
 // example's partials out of partT, scale them by 1/√s, add them to the exact
-// sums and clear their columns of partT. An example's features depend only
-// on its own gradient.
+// sums and clear their columns of partT (a block abandoned by a panic
+// leaves partT dirty, and the next block clears it first). An example's
+// features depend only on its own gradient.
 
 // sjltTableEntries is the target size of a tile's table, in entries: 256 KiB,
 // which stays in the L2 cache while the scatter reads it.
@@ -318,7 +321,7 @@ func sjltScatterGo(partT, gT []float32, tab []uint32, rows, nz, ja, jb, lanes in
 // −1/√s. It computes exactly what Entry computes: eight rows at a time with
 // philox.Block8 (their counters differ only in the row words), one Philox
 // evaluation per pair of column blocks, and the rows after the last multiple
-// of eight with Block2.
+// of eight one at a time.
 func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 	nz := p.spec.NonZeros
 	base, width := p.sjltBase[:nz], p.sjltWidth[:nz]
