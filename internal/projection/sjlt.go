@@ -340,14 +340,22 @@ func (p *Projector) fillSJLT(dst []uint32, row0 int64, rows int) {
 	var ctr [2][sjltMaxPairs]philox.Lanes8
 	var x philox.Lanes8
 	setRows := func(c *[sjltMaxPairs]philox.Lanes8, i int) {
+		var lo, hi [8]uint32
+		for l := range 8 {
+			r := uint64(row0) + uint64(i+l)
+			lo[l], hi[l] = uint32(r), uint32(r>>32)
+		}
 		for jj := range pairs {
-			for l := range 8 {
-				r := uint64(row0) + uint64(i+l)
-				c[jj][0][l], c[jj][1][l], c[jj][2][l], c[jj][3][l] = uint32(jj), uint32(r), uint32(r>>32), DomainSJLT
-			}
+			c[jj][1], c[jj][2] = lo, hi
 		}
 	}
 	if full > 0 {
+		for jj := range pairs {
+			for l := range 8 {
+				ctr[0][jj][0][l], ctr[0][jj][3][l] = uint32(jj), DomainSJLT
+			}
+			ctr[1][jj][0], ctr[1][jj][3] = ctr[0][jj][0], ctr[0][jj][3]
+		}
 		setRows(&ctr[0], 0)
 	}
 	if full > 8 {
