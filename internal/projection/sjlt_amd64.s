@@ -10,7 +10,9 @@
 // lanes at a time, partT[col·lanes:] = partT[col·lanes:] + (gT row XOR Y0).
 // The partial is the first operand of VADDPS, as in the portable code's
 // p[l] += x. With lanes = 16 (a batch of 9 to 16) the row's two vectors stay
-// in Y4 and Y5 for all its entries.
+// in Y4 and Y5 for all its entries, and the entry is broadcast straight
+// from memory and masked to its sign bit (Y3), with no move from a general
+// register.
 TEXT ·sjltScatterAVX2(SB), NOSPLIT, $0-64
 	MOVQ partT+0(FP), DI
 	MOVQ gT+8(FP), SI
@@ -26,7 +28,11 @@ TEXT ·sjltScatterAVX2(SB), NOSPLIT, $0-64
 	MOVL c0+56(FP), R12
 	MOVL cn+60(FP), R13
 	CMPQ R11, $2
-	JEQ  row16
+	JNE  row
+	MOVL         $0x80000000, AX
+	VMOVD        AX, X3
+	VPBROADCASTD X3, Y3
+	JMP  row16
 
 row:
 	MOVQ BX, DX
@@ -83,9 +89,8 @@ entry16:
 	SUBL R12, R11
 	CMPL R11, R13
 	JAE  skip16
-	ANDL $0x80000000, AX
-	VMOVD        AX, X0
-	VPBROADCASTD X0, Y0
+	VPBROADCASTD (DX), Y0
+	VPAND        Y3, Y0, Y0 // the sign bit of the entry, in every lane
 	SHLQ    $6, R9 // col · 64 bytes
 	VXORPS  Y4, Y0, Y1
 	VXORPS  Y5, Y0, Y2
