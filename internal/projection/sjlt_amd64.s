@@ -8,8 +8,9 @@
 // bytes apart) and each of its n entries e in order: skip unless
 // (e&^sign) − c0 < cn; else broadcast e&sign to Y0 and, a vector of eight
 // lanes at a time, partT[col·lanes:] = partT[col·lanes:] + (gT row XOR Y0).
-// The partial is the first operand of VADDPS, as in the portable code's
-// p[l] += x. With lanes = 16 (a batch of 9 to 16) the row's two vectors stay
+// The partial is VADDPS's first operand (which NaN an addition of two NaNs
+// keeps may still differ from the portable code, whose operand order the
+// compiler picks; the exact sums treat every NaN alike). With lanes = 16 (a batch of 9 to 16) the row's two vectors stay
 // in Y4 and Y5 for all its entries, and the entry is broadcast straight
 // from memory and masked to its sign bit (Y3), with no move from a general
 // register.
