@@ -152,12 +152,15 @@
 // partially delivered block is staged as the ranges that arrived (at most
 // B × R floats), sorted by row before its partial is computed. The
 // Accumulator generates the (column, sign) pairs of a tile of a block's
-// rows once, its workers sharing out the rows, then applies them to all
-// examples of the batch, the workers sharing out the examples; each example's
-// partial is computed by one worker in the order above, so the result is
-// bit-identical whatever the chunking, delivery order, sparsity, worker
-// count, batch size and position, exactly as for the dense kinds. The cost
-// is O(p·s) per example (p·⌈s/2⌉ Philox calls per batch), against O(p·k).
+// rows once, its workers sharing out the rows, and transposes the batch's
+// gradient rows so that one row's values for all examples are contiguous;
+// each non-zero is then one vector addition into the partial's column for
+// every example at once, the workers sharing out the columns. A column
+// belongs to one block j, so it receives its terms in ascending row order
+// whoever adds them: the result is bit-identical whatever the chunking,
+// delivery order, sparsity, worker count, batch size and position, exactly
+// as for the dense kinds. The cost is O(p·s) per example (p·⌈s/2⌉ Philox
+// calls per batch), against O(p·k).
 package projection
 
 import (
