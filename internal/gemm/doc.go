@@ -38,7 +38,11 @@
 // the tests. Generic is the same algorithm in Go with a software fma32 that is
 // correctly rounded (round to odd in float64, then to float32), so it gives
 // the same bits as the hardware; it is the fallback on CPUs without AVX2+FMA
-// and on other architectures, and is two orders of magnitude slower.
+// and on other architectures, and on amd64 two orders of magnitude slower.
+// On arm64 the compiler turns its float32 x*y + z into one FMADDS, which
+// rounds once like fma32, so there it writes the FMA that way (fused.go,
+// checked at start-up and by TestFusedFMA under qemu-aarch64) and runs at
+// scalar hardware speed.
 //
 // All kernels share one GotoBLAS-style driver: op(B) is packed into
 // zero-padded panels of NR columns per K block, except when the product has

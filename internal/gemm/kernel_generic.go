@@ -11,7 +11,8 @@ var genericImpl = impl{mr: genericMR, nr: genericNR, micro: microGeneric}
 
 // microGeneric is the portable micro-kernel. It performs, element by element,
 // the same float32 FMAs in the same order as the assembly kernels, using the
-// software fma32, so its results are bit-identical to theirs.
+// software fma32, or the hardware's where the compiler fuses x*y + z
+// (fusedFMA), so its results are bit-identical to theirs.
 func microGeneric(kc int, a []float32, ars, als int, b []float32, bls int, c []float32, ldc, mv, nv int, alpha, beta float32, mode int) {
 	const mr, nr = genericMR, genericNR
 	var acc [mr * nr]float32
@@ -20,6 +21,14 @@ func microGeneric(kc int, a []float32, ars, als int, b []float32, bls int, c []f
 		for i := range mv {
 			ai := a[i*ars+l*als]
 			row := acc[i*nr : i*nr+nr]
+			if fusedFMA {
+				// One instruction that rounds once, as fma32 does
+				// (fused.go checks it).
+				for j, bj := range bp[:nv] {
+					row[j] = ai*bj + row[j]
+				}
+				continue
+			}
 			for j, bj := range bp[:nv] {
 				// fma32 with its fast path written out, because the
 				// compiler will not inline it here.
