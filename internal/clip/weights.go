@@ -51,6 +51,11 @@ func Load(b backend.Backend, f *checkpoint.File, cfg *Config) (*Model, error) {
 	}
 	return New(b, c, func(p Param, dst []float32) error {
 		t, _ := f.Tensor(p.Name)
-		return t.Float32s(dst)
+		if err := t.Float32s(dst); err != nil {
+			return err
+		}
+		// The weights are in dst now: the file's copy need not stay resident.
+		f.ReleasePages(t)
+		return nil
 	})
 }
