@@ -7,6 +7,7 @@ import (
 	"github.com/trak-dev/trak/internal/backend"
 	"github.com/trak-dev/trak/internal/backend/device"
 	"github.com/trak-dev/trak/internal/config"
+	"github.com/trak-dev/trak/internal/gemm"
 )
 
 // computeDevice is the device a computing command (featurize, score,
@@ -19,13 +20,22 @@ const computeDevice = device.CPU
 // openBackend opens the compute backend a command runs its model on, with
 // threads goroutines (every core when threads ≤ 0). It is the one place
 // that chooses it; the packages below take the backend they are given.
-// TRAK_GEMM_KERNEL forces the CPU's GEMM kernel (speed only: every kernel
-// computes the same bits).
 func openBackend(threads int) (backend.Backend, error) {
-	kernel := os.Getenv(config.EnvGemmKernel)
-	b, err := device.Open(computeDevice, threads, kernel)
-	if err != nil && kernel != "" {
-		return nil, fmt.Errorf("%s=%s: %w", config.EnvGemmKernel, kernel, err)
+	kernel, _, err := gemmKernel()
+	if err != nil {
+		return nil, err
 	}
-	return b, err
+	return device.Open(computeDevice, threads, string(kernel))
+}
+
+// gemmKernel returns the CPU's GEMM kernel: the one TRAK_GEMM_KERNEL names
+// (forced is then true), or the fastest this CPU runs. Forcing one changes
+// speed only: every kernel computes the same bits.
+func gemmKernel() (kernel gemm.Kernel, forced bool, err error) {
+	name := os.Getenv(config.EnvGemmKernel)
+	kernel, err = gemm.ParseKernel(name)
+	if err != nil {
+		return "", false, fmt.Errorf("%s=%s: %w", config.EnvGemmKernel, name, err)
+	}
+	return kernel, name != "", nil
 }

@@ -94,13 +94,13 @@ func doctorRun(streams *IOStreams, format string) error {
 	for _, k := range gemm.Available() {
 		r.GEMM.Available = append(r.GEMM.Available, string(k))
 	}
-	r.GEMM.Kernel = string(gemm.Best())
-	if name := os.Getenv(config.EnvGemmKernel); name != "" {
-		k, err := gemm.ParseKernel(name)
-		if err != nil {
-			return fmt.Errorf("%s=%s: %w", config.EnvGemmKernel, name, err)
-		}
-		r.GEMM.Kernel = string(k) + " (" + config.EnvGemmKernel + ")"
+	kernel, forced, err := gemmKernel()
+	if err != nil {
+		return err
+	}
+	r.GEMM.Kernel = string(kernel)
+	if forced {
+		r.GEMM.Kernel += " (" + config.EnvGemmKernel + ")"
 	}
 	nv, err := readNVIDIA()
 	if err != nil {
