@@ -2,6 +2,8 @@
 
 package gemm
 
+import "fmt"
+
 //go:noescape
 func copyRows16(dst, src *float32, kc, npanels, lds, dpanel, dls, schunk int)
 
@@ -46,5 +48,13 @@ func trans(dst, src []float32, rows, kc, lds, dstride int) {
 	}
 	if r < rows {
 		transposeGo(dst[r:], src[r*lds:], 1, kc, lds, dstride)
+	}
+}
+
+// checkPack guards the assembly helpers' memory accesses; the packing code
+// never fails it.
+func checkPack(op string, dst, src []float32, needDst, needSrc int) {
+	if len(dst) < needDst || len(src) < needSrc {
+		panic(fmt.Sprintf("gemm: %s: needs dst %d src %d, has %d %d", op, needDst, needSrc, len(dst), len(src)))
 	}
 }

@@ -1,7 +1,5 @@
 package gemm
 
-import "fmt"
-
 // Portable versions of the packing helpers. On amd64 the assembly versions
 // in pack_amd64.s are used and these serve as their test oracle; elsewhere
 // they are the implementation.
@@ -32,13 +30,5 @@ func transposeGo(dst, src []float32, rows, kc, lds, dstride int) {
 		for l, v := range s {
 			dst[l*dstride+r] = v
 		}
-	}
-}
-
-// checkPack guards the assembly helpers' memory accesses; the packing code
-// never fails it.
-func checkPack(op string, dst, src []float32, needDst, needSrc int) {
-	if len(dst) < needDst || len(src) < needSrc {
-		panic(fmt.Sprintf("gemm: %s: needs dst %d src %d, has %d %d", op, needDst, needSrc, len(dst), len(src)))
 	}
 }
