@@ -90,7 +90,7 @@ type accState struct {
 	openList  []*staged  // the same blocks, for Finish and Reset
 	free      []*staged  // staging buffers for reuse
 	work      []worker   // one per worker; work[0] runs on the caller's goroutine
-	mul       *gemm.Gemm // the tiles' products, one goroutine per call
+	mul       *gemm.Gemm // the dense tiles' products, one goroutine per call; nil for SJLT
 
 	// None: the gradients themselves, capacity × dim, and in done one bit
 	// per parameter added.
@@ -172,11 +172,7 @@ func (p *Projector) NewAccumulatorKernel(batch int, kernel gemm.Kernel) *Accumul
 	if batch < 1 {
 		panic(fmt.Sprintf("projection: NewAccumulator batch %d, must be at least 1", batch))
 	}
-	mul, err := gemm.New(kernel, 1)
-	if err != nil {
-		panic("projection: " + err.Error())
-	}
-	s := &accState{p: p, capacity: batch, batch: batch, dim: p.dim, mul: mul}
+	s := &accState{p: p, capacity: batch, batch: batch, dim: p.dim}
 	np := p.spec.NumParams
 	if p.spec.Kind == None {
 		s.ident = make([]float32, batch*p.dim)
@@ -194,6 +190,12 @@ func (p *Projector) NewAccumulatorKernel(batch int, kernel gemm.Kernel) *Accumul
 	if p.spec.Kind == SJLT {
 		s.sj = newSJLTState(p, batch)
 		nw = p.workers
+	} else {
+		mul, err := gemm.New(kernel, 1)
+		if err != nil {
+			panic("projection: " + err.Error())
+		}
+		s.mul = mul
 	}
 	s.free = []*staged{s.newStaged()}
 	s.work = make([]worker, nw)
