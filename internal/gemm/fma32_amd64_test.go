@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // TestFMA32Hardware compares fma32 with the processor's VFMADD231PS, reached
@@ -25,7 +27,7 @@ func TestFMA32Hardware(t *testing.T) {
 	c := make([]float32, 96)
 	want := make([]float32, 96)
 	calls := 60000
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testutil.RaceEnabled {
 		calls = 6000
 	}
 	for call := range calls {

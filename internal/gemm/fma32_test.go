@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // exactFMA32 rounds a·b+c to float32 with math/big: the product and the sum
@@ -111,7 +113,7 @@ func TestFMA32Exact(t *testing.T) {
 		}
 	}
 	n := 400000
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testutil.RaceEnabled {
 		n = 40000
 	}
 	for range n {

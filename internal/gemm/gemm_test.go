@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // TestReference checks results against a float64 computation.
@@ -111,7 +113,7 @@ func TestKernelsAgree(t *testing.T) {
 	}
 	shapes := [][3]int{{6, 16, 256}, {61, 67, 513}, {mcBlock + 7, 35, 40}, {9, ncBlock + 21, 3}, {128, 128, 128},
 		{2*mcBlock + 5, 20, KC + 3}, {7, ncBlock + 37, KC + 20}, {msBlock + 7, 5, KC + 1}}
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testutil.RaceEnabled {
 		shapes = shapes[:3]
 	}
 	for _, g := range allGemms(t, 2) {

@@ -11,6 +11,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // The Accumulator must agree with the float64 brute force
@@ -275,7 +277,7 @@ func TestNoneIsIdentity(t *testing.T) {
 // bookkeeping. The gradient is fed from one reused 10,000-element buffer,
 // whose slices are not aligned to the blocks, so blocks are staged.
 func TestNoMaterialisation(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector, whose sync.Pool drops buffers at random")
 	}
 	p := int64(2_000_000)
@@ -319,7 +321,7 @@ func TestNoMaterialisation(t *testing.T) {
 // Add and Finish allocate nothing once the Accumulator exists, with helper
 // goroutines running, for dense delivery in ascending or backward order.
 func TestAddFinishDoNotAllocate(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector, whose sync.Pool drops buffers at random")
 	}
 	const p = 3*BlockRows + 11

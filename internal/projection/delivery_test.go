@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // span is a parameter range [lo, hi).
@@ -347,7 +349,7 @@ func TestOpenTable(t *testing.T) {
 // Sparse delivery allocates only while the number of open blocks grows:
 // repeating a batch with the same pattern allocates nothing.
 func TestSparseDoesNotAllocateWhenWarm(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector, whose sync.Pool drops buffers at random")
 	}
 	m := sparseModel{head: 100, width: 300, vocab: 50}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trak-dev/trak/internal/testutil"
 )
 
 // refGELU and refGELUBack are the reference evaluations in float64.
@@ -20,7 +22,7 @@ func refGELUBack(dy, v float64) float32 {
 // of several magnitudes, including values next to the table's ends.
 func TestGELUTableBitwise(t *testing.T) {
 	stride := uint32(241)
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testutil.RaceEnabled {
 		stride = 997
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
