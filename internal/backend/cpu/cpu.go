@@ -43,8 +43,8 @@
 // Tensor storage comes from a free list that belongs to the Backend (see
 // pool.go): Free returns it and New reuses it, zeroed, so that a model
 // running batch after batch of the same shapes allocates nothing after the
-// first; the list never holds more than the peak of live tensor storage
-// less the live storage, plus half the peak. MemStats reports the
+// first; the list never holds more than twice the peak of live tensor
+// storage less the live storage. MemStats reports the
 // live, peak and pooled bytes.
 // NewPoisoning makes a Backend that fills freed storage with NaNs and
 // checks that nobody writes it, for tests of the Free contract.
