@@ -122,7 +122,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string, io *IOStre
 // command named name: these commands are the ones handed off to trak-cuda.
 func computesOnDevice(name string) bool {
 	switch name {
-	case "featurize", "score", "train", "demo":
+	case "featurize", "score", "train", "demo", "lds":
 		return true
 	}
 	return false
@@ -215,6 +215,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		newCmdPreprocess(io, nil),
 		newCmdConfig(io),
 		newCmdDemo(io),
+		newCmdEval(io, nil),
 		newCmdDoctor(io),
 		newCmdVersion(io),
 	)

@@ -48,6 +48,8 @@ type Config struct {
 	Targets        string
 	SkipUnfinished bool
 
+	LDS LDS
+
 	ModelConfig   string
 	SimBatchSize  int
 	DataFormat    string
@@ -73,6 +75,20 @@ type Projector struct {
 	// S is the number of non-zeros per row of an sjlt projection
 	// (projector.s); the other projectors ignore it.
 	S int
+}
+
+// LDS is the lds section: the subsets and subset-model training of
+// `trak eval lds`.
+type LDS struct {
+	Dir         string
+	Subsets     int
+	Alpha       float64
+	Seed        int
+	Epochs      int
+	BatchSize   int
+	LR          float64
+	WeightDecay float64
+	Warmup      int
 }
 
 // Sources says where configuration comes from besides the defaults.
@@ -177,11 +193,23 @@ func Load(src Sources) (Config, error) {
 	var seed int
 	integer("projector.seed", &seed)
 	c.Projector.Seed = int64(seed)
-	if l, err := cast.ToFloat64E(v.Get("lambda")); err != nil {
-		errs = append(errs, fmt.Errorf("lambda (from %s): want a number, got %q", source("lambda"), fmt.Sprint(v.Get("lambda"))))
-	} else {
-		c.Lambda = l
+	number := func(name string, dst *float64) {
+		if f, err := cast.ToFloat64E(v.Get(name)); err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): want a number, got %q", name, source(name), fmt.Sprint(v.Get(name))))
+		} else {
+			*dst = f
+		}
 	}
+	number("lambda", &c.Lambda)
+	str("lds.dir", &c.LDS.Dir)
+	integer("lds.subsets", &c.LDS.Subsets)
+	number("lds.alpha", &c.LDS.Alpha)
+	integer("lds.seed", &c.LDS.Seed)
+	integer("lds.epochs", &c.LDS.Epochs)
+	integer("lds.batch_size", &c.LDS.BatchSize)
+	number("lds.lr", &c.LDS.LR)
+	number("lds.weight_decay", &c.LDS.WeightDecay)
+	integer("lds.warmup", &c.LDS.Warmup)
 	str("features_dtype", &c.FeaturesDType)
 	str("model_config", &c.ModelConfig)
 	integer("sim_batch_size", &c.SimBatchSize)
@@ -277,6 +305,30 @@ func (c Config) validate(source func(string) string, tasks []string) error {
 	}
 	if c.Workers < 0 {
 		bad("workers", "must be ≥ 0 (0 = all cores), got %d", c.Workers)
+	}
+	if c.LDS.Subsets < 1 {
+		bad("lds.subsets", "must be ≥ 1, got %d", c.LDS.Subsets)
+	}
+	if !(c.LDS.Alpha > 0 && c.LDS.Alpha < 1) {
+		bad("lds.alpha", "must be between 0 and 1 (exclusive), got %v", c.LDS.Alpha)
+	}
+	if c.LDS.Seed < 0 {
+		bad("lds.seed", "must be ≥ 0, got %d", c.LDS.Seed)
+	}
+	if c.LDS.Epochs < 1 {
+		bad("lds.epochs", "must be ≥ 1, got %d", c.LDS.Epochs)
+	}
+	if c.LDS.BatchSize < 2 {
+		bad("lds.batch_size", "must be ≥ 2 (the contrastive loss compares the pairs of a batch), got %d", c.LDS.BatchSize)
+	}
+	if !(c.LDS.LR > 0) || math.IsInf(c.LDS.LR, 0) {
+		bad("lds.lr", "must be a number > 0, got %v", c.LDS.LR)
+	}
+	if !(c.LDS.WeightDecay >= 0) || math.IsInf(c.LDS.WeightDecay, 0) {
+		bad("lds.weight_decay", "must be a number ≥ 0, got %v", c.LDS.WeightDecay)
+	}
+	if c.LDS.Warmup < 0 {
+		bad("lds.warmup", "must be ≥ 0, got %d", c.LDS.Warmup)
 	}
 	if c.Exp != "" && !validExpName(c.Exp) {
 		bad("exp", "%q: use letters, digits, '-', '_' and '.', not starting with '.'", c.Exp)
@@ -432,6 +484,8 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "exp: %s\n", q(c.Exp))
 	fmt.Fprintf(&b, "targets: %s\n", q(c.Targets))
 	fmt.Fprintf(&b, "skip_unfinished: %t\n", c.SkipUnfinished)
+	fmt.Fprintf(&b, "lds:\n  dir: %s\n  subsets: %d\n  alpha: %g\n  seed: %d\n  epochs: %d\n  batch_size: %d\n  lr: %g\n  weight_decay: %g\n  warmup: %d\n",
+		q(c.LDS.Dir), c.LDS.Subsets, c.LDS.Alpha, c.LDS.Seed, c.LDS.Epochs, c.LDS.BatchSize, c.LDS.LR, c.LDS.WeightDecay, c.LDS.Warmup)
 	fmt.Fprintf(&b, "model_config: %s\n", q(c.ModelConfig))
 	fmt.Fprintf(&b, "sim_batch_size: %d\n", c.SimBatchSize)
 	fmt.Fprintf(&b, "data:\n  format: %s\n  image_column: %s\n  caption_column: %s\n", q(c.DataFormat), q(c.ImageColumn), q(c.CaptionColumn))

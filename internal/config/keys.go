@@ -39,6 +39,15 @@ var Keys = []Key{
 	{Name: "exp", Default: "", Doc: "experiment name: scores go to scores/<exp>.npy"},
 	{Name: "targets", Default: "", Path: true, Doc: "target examples to score, in the same format as train_data"},
 	{Name: "skip_unfinished", Default: false, Doc: "score with the finalized model ids only, skipping unfinished ones, instead of failing"},
+	{Name: "lds.dir", Default: "", Path: true, Doc: "directory of the subset models of trak eval lds, shared by every store evaluated against them; empty is <save_dir>/lds"},
+	{Name: "lds.subsets", Default: 32, Doc: "number M of random train subsets of trak eval lds, one model trained on each"},
+	{Name: "lds.alpha", Default: 0.5, Doc: "fraction of the train rows in each subset of trak eval lds, 0 < alpha < 1"},
+	{Name: "lds.seed", Default: 0, Doc: "seed of trak eval lds's subsets and of each subset model's training"},
+	{Name: "lds.epochs", Default: 10, Doc: "training length of each subset model of trak eval lds; clip: epochs of AdamW as trak train runs them; logreg: full-batch gradient steps"},
+	{Name: "lds.batch_size", Default: 32, Doc: "clip: pairs per training step of trak eval lds's subset models"},
+	{Name: "lds.lr", Default: 1e-3, Doc: "peak learning rate (clip) or step size (logreg) of trak eval lds's subset training"},
+	{Name: "lds.weight_decay", Default: 0.1, Doc: "AdamW weight decay (clip) or L2 penalty (logreg) of trak eval lds's subset training"},
+	{Name: "lds.warmup", Default: 10, Doc: "clip: warm-up steps of trak eval lds's subset training"},
 }
 
 // EnvPrefix is the prefix of the environment variables that set keys:

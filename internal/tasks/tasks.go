@@ -16,6 +16,7 @@ import (
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
+	"github.com/trak-dev/trak/internal/subsetmodels"
 	"github.com/trak-dev/trak/internal/tasks/clip"
 	"github.com/trak-dev/trak/internal/tasks/logreg"
 )
@@ -53,6 +54,12 @@ type Task interface {
 	// Fingerprint returns the content hash recorded for the data set at
 	// path read as cols says.
 	Fingerprint(path string, cols map[string]string) (string, error)
+	// SubsetTrainer returns what `trak eval lds` trains and evaluates its
+	// subset models with: models of st's architecture trained from scratch
+	// with the c.LDS recipe on subsets of st's train set, and their model
+	// output on the targets of experiment exp; and the settings the subset
+	// models depend on.
+	SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, exp store.Experiment) (subsetmodels.Trainer, subsetmodels.Settings, error)
 }
 
 // all lists every task, in the order Names gives them.
