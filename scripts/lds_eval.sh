@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The linear datamodeling score (trak eval lds) of trak's scores for several
+# projectors and numbers of checkpoints, on data trak makes itself:
+#   - shapes: the CLIP demo's captioned shapes and its small CLIP model;
+#   - logreg: the logistic-regression demo, where the exact mode (projector
+#     none) is cheap.
+# Every setting of a data set is evaluated against the same subset models
+# (one lds.dir), so they differ only by their scores. Prints a table: data,
+# projector, k, checkpoints, LDS ± standard error, featurize seconds.
+#
+# Usage: scripts/lds_eval.sh [work dir]
+# Environment (defaults in brackets):
+#   DATA      which data sets                     [shapes logreg]
+#   SUBSETS   subset models M                     [32]
+#   CKPTS     numbers of checkpoints to score     [1 3 5]
+#   SETTINGS  shapes projectors, type:k[:lambda]  [rademacher:64 rademacher:256 rademacher:1024 normal:256 sjlt:256]
+#   LR_SETTINGS logreg projectors, type:k[:lambda] [rademacher:16 rademacher:64 none:0:0.01]
+#   TRAIN, TARGETS, EPOCHS  shapes data and training [480 24 8]
+#   LAMBDA    finalize's lambda where a setting names none [0]
+# Commands' messages go to <work dir>/log.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(realpath -m "${1:-lds-eval}")
+mkdir -p "$work"
+go build -o "$work/trak" ./cmd/trak
+trak="$work/trak"
+data=${DATA:-shapes logreg}
+subsets=${SUBSETS:-32}
+ckpts=${CKPTS:-1 3 5}
+settings=${SETTINGS:-rademacher:64 rademacher:256 rademacher:1024 normal:256 sjlt:256}
+lr_settings=${LR_SETTINGS:-rademacher:16 rademacher:64 none:0:0.01}
+train=${TRAIN:-480}
+targets=${TARGETS:-24}
+epochs=${EPOCHS:-8}
+lambda=${LAMBDA:-0}
+maxc=0
+for c in $ckpts; do [ "$c" -gt "$maxc" ] && maxc=$c; done
+results="$work/results.tsv"
+log="$work/log.txt"
+: > "$log"
+printf 'data\tprojector\tk\tlambda\tcheckpoints\tlds\tstderr\tfeaturize_s\n' > "$results"
+
+# evaluate DATA STORE TYPE K LAMBDA: featurizes checkpoints 0..maxc-1 one by one into
+# STORE and, after each count listed in CKPTS, finalizes, scores (experiment
+# cN) and evaluates; the recipe flags come from the caller ($recipe).
+evaluate() {
+	local name=$1 store=$2 type=$3 k=$4 lam=$5
+	local spent=0 c
+	for ((c = 1; c <= maxc; c++)); do
+		local t0 t1
+		t0=$(date +%s.%N)
+		"$trak" featurize "${common[@]}" --save-dir "$store" --checkpoint "${ckpt_paths[c - 1]}" --model-id $((c - 1)) \
+			--projector-type "$type" --projector-dim "$k" --quiet >> "$log" 2>&1
+		t1=$(date +%s.%N)
+		spent=$(awk -v a="$spent" -v b="$t0" -v e="$t1" 'BEGIN { print a + e - b }')
+		case " $ckpts " in *" $c "*) ;; *) continue ;; esac
+		"$trak" finalize --save-dir "$store" --lambda "$lam" --quiet >> "$log" 2>&1
+		"$trak" score --save-dir "$store" --targets "$targets_path" --exp "c$c" --quiet >> "$log" 2>&1
+		local line
+		line=$("$trak" eval lds --save-dir "$store" --exp "c$c" --lds-dir "$work/$name-subsets" --lds-subsets "$subsets" "${recipe[@]}" --quiet 2>> "$log")
+		echo "$name $type k=$k checkpoints=$c: $line"
+		awk -v d="$name" -v t="$type" -v k="$k" -v c="$c" -v s="$spent" -v l="$lam" \
+			'{ if (t == "none") k = "all"; printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", d, t, k, l, c, $2, $4, s }' <<< "$line" >> "$results"
+	done
+}
+
+for d in $data; do
+	case $d in
+	shapes)
+		"$trak" demo --dir "$work/shapes" --train "$train" --targets "$targets" --checkpoints "$maxc" --epochs "$epochs" --quiet > "$work/shapes-demo.txt"
+		grep -E '^checkpoint' "$work/shapes-demo.txt" || true
+		ckpt_paths=()
+		for ((c = 0; c < maxc; c++)); do ckpt_paths+=("$work/shapes/ckpt$c.safetensors"); done
+		targets_path=$work/shapes/targets/shapes.csv
+		common=(--task clip --train-data "$work/shapes/train/shapes.csv" --model-config small --sim-batch-size 100)
+		# The demo's own training recipe (internal/demo/clip.go), so that the
+		# subset models are trained as its checkpoints were.
+		recipe=(--lds-epochs "$epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 5)
+		for s in $settings; do
+			IFS=: read -r type k lam <<< "$s"
+			rm -rf "$work/shapes-store-$type-$k"
+			evaluate shapes "$work/shapes-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
+		done
+		;;
+	logreg)
+		"$trak" demo --task logreg --dir "$work/logreg" --checkpoints "$maxc" --quiet > "$work/logreg-demo.txt"
+		ckpt_paths=()
+		for ((c = 0; c < maxc; c++)); do ckpt_paths+=("$work/logreg/ckpt$c.npy"); done
+		targets_path=$work/logreg/targets.csv
+		common=(--task logreg --train-data "$work/logreg/train.csv")
+		# internal/demo/logreg.go's recipe: 300 full-batch steps of 0.5, L2 1e-3.
+		recipe=(--lds-epochs 300 --lds-lr 0.5 --lds-weight-decay 1e-3)
+		for s in $lr_settings; do
+			IFS=: read -r type k lam <<< "$s"
+			[ "$k" -gt 0 ] || k=1
+			rm -rf "$work/logreg-store-$type-$k"
+			evaluate logreg "$work/logreg-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
+		done
+		;;
+	*)
+		echo "unknown data set $d: use shapes or logreg" >&2
+		exit 2
+		;;
+	esac
+done
+echo
+column -t -s $'\t' "$results"
+echo "results: $results"
