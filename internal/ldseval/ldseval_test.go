@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trak-dev/trak/internal/backend/cpu"
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/demo"
 	"github.com/trak-dev/trak/internal/featurize"
@@ -96,6 +97,55 @@ func TestLDSLogReg(t *testing.T) {
 	for _, f := range []string{one.TSV, one.PNG} {
 		if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestLDSCLIP runs trak eval lds on a CLIP store from the demo at a tiny
+// size: the clip task trains subset models, embeds the train set and the
+// targets with each, and every target gets a finite LDS in [−1, 1]; a
+// second run trains nothing and reads the cached outputs, giving the same
+// bits.
+func TestLDSCLIP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains small CLIP models")
+	}
+	opt := demo.CLIPDefaults
+	opt.Dir = t.TempDir()
+	opt.Train, opt.Targets, opt.Epochs, opt.Checkpoints, opt.Workers, opt.K = 64, 6, 1, 1, 2, 32
+	opt.Backend = cpu.New(opt.Workers)
+	if _, err := demo.RunCLIP(context.Background(), opt, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Config{
+		SaveDir: filepath.Join(opt.Dir, "store"), Exp: "targets", Task: "clip", BatchSize: 16, Workers: 2,
+		SimBatchSize: 100, ImageMode: "auto", MaxPixels: 1 << 20,
+		LDS: config.LDS{Subsets: 4, Alpha: 0.5, Seed: 1, Epochs: 1, BatchSize: 8, LR: 2e-3, WeightDecay: 0.1, Warmup: 2},
+		Set: map[string]bool{},
+	}
+	run := func() Report {
+		rep, err := Run(context.Background(), Options{Config: c, Backend: opt.Backend})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	first := run()
+	if first.Trained != 4 || first.Result.Count+first.Result.Constant != 6 {
+		t.Fatalf("trained %d, %d targets with an LDS and %d without; want 4 and 6 in all", first.Trained, first.Result.Count, first.Result.Constant)
+	}
+	for i, v := range first.Result.PerTarget {
+		if !math.IsNaN(v) && (v < -1 || v > 1) {
+			t.Errorf("target %d: LDS %v outside [−1, 1]", i, v)
+		}
+	}
+	second := run()
+	if second.Trained != 0 {
+		t.Errorf("the second run trained %d models, want 0", second.Trained)
+	}
+	for i, v := range first.Result.PerTarget {
+		if w := second.Result.PerTarget[i]; math.Float64bits(v) != math.Float64bits(w) {
+			t.Errorf("target %d: LDS %v, then %v", i, v, w)
 		}
 	}
 }
