@@ -121,9 +121,9 @@ func (sc *clipScenario) writeData(dir string, w io.Writer) (string, string, erro
 }
 
 // trainOptions are the settings checkpoint m trains with: train.Recipe,
-// with one epoch of warm-up (15 steps at the default 480 pairs: the
-// collapse described in package train happens in the first steps, and a
-// smaller train set has fewer steps to leave it).
+// its 15 warm-up steps (one epoch at the default 480 pairs) capped at one
+// epoch, so that a smaller --train keeps most of its few steps at the peak
+// learning rate to leave the collapse described in package train.
 func (sc *clipScenario) trainOptions(m int) train.Options {
 	o := train.Recipe()
 	o.Epochs, o.Seed = sc.opt.Epochs, sc.opt.Seed+uint64(m)
@@ -152,13 +152,17 @@ func (sc *clipScenario) trainCheckpoint(ctx context.Context, dir string, m int, 
 	sc.res.EpochLoss = append(sc.res.EpochLoss, last)
 	if err := train.CheckLearned(fmt.Sprintf("checkpoint %d", m), last, topt.BatchSize); err != nil {
 		sc.res.NotLearned = append(sc.res.NotLearned, m)
-		warn := opt.Warn
-		if warn == nil {
-			warn = w
-		}
-		warnNotLearned(warn, err)
+		warnNotLearned(sc.warnWriter(w), err)
 	}
 	return ckpt, nil
+}
+
+// warnWriter is where warnings go: opt.Warn, or the narrative w.
+func (sc *clipScenario) warnWriter(w io.Writer) io.Writer {
+	if sc.opt.Warn != nil {
+		return sc.opt.Warn
+	}
+	return w
 }
 
 // warnNotLearned writes the loud warning about a checkpoint that did not
@@ -204,11 +208,7 @@ func (sc *clipScenario) report(scores []float32, path string, start time.Time, w
 	fmt.Fprintf(w, "\ntop-10 proponents showing the target's shape:  %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance)
 	fmt.Fprintf(w, "top-10 proponents showing the target's colour: %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance)
 	if len(res.NotLearned) > 0 {
-		warn := opt.Warn
-		if warn == nil {
-			warn = w
-		}
-		fmt.Fprintf(warn, "\nWARNING: checkpoints %v of %d did not learn (see above): these figures average in their noise.\n", res.NotLearned, opt.Checkpoints)
+		fmt.Fprintf(sc.warnWriter(w), "\nWARNING: checkpoints %v of %d did not learn (see above): these figures average in their noise.\n", res.NotLearned, opt.Checkpoints)
 	}
 	rep, err := buildReport(scores, trainDS, tds, 6, 5, 3)
 	if err != nil {
