@@ -30,9 +30,19 @@ find "$stamps" -name '*.png' | sort | while read -r png; do
 done
 echo "train pairs: $(($(wc -l < "$work/train.csv") - 1)), targets: $(($(wc -l < "$work/targets.csv") - 1))"
 
+# trak train's defaults are the demo's recipe (batch 32, lr 2e-3, 15 warm-up
+# steps, gradient norm clipped to 0.1). trak train warns when a run's last
+# epoch is not clearly below chance; TRAK over such a checkpoint is noise,
+# so the script stops there instead of scoring with it.
 for seed in 0 1; do
 	"$trak" train --data "$work/train.csv" --model-config configs/clip/small.json --out "$work/ckpt$seed" \
-		--epochs 10 --batch-size 32 --lr 2e-3 --seed $seed --quiet
+		--epochs 10 --seed $seed --quiet 2> "$work/train$seed.log" || { cat "$work/train$seed.log" >&2; exit 1; }
+	tail -n 3 "$work/train$seed.log"
+	if grep -q "did not learn" "$work/train$seed.log"; then
+		grep -A2 WARNING "$work/train$seed.log" >&2
+		echo "checkpoint $seed did not learn (log: $work/train$seed.log); stopping" >&2
+		exit 1
+	fi
 	"$trak" featurize --config configs/tuxpaint.yaml --save-dir "$work/store" --train-data "$work/train.csv" \
 		--checkpoint "$work/ckpt$seed/epoch_10.safetensors" --model-id $seed --quiet
 done

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,6 +49,12 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 			checkpoint file or the folder) and open_clip can load them. The loss of every step goes to <out>/loss.csv and
 			each epoch's mean loss to stderr. The same seed, data and worker count give
 			the same checkpoints.
+
+			The defaults (lr 2e-3, 15 warm-up steps, gradient norm clipped to 0.1) are
+			the demo's recipe: without the clipping, small models on small data often
+			collapse in the first steps and end at chance. When the last epoch's mean
+			loss is not below 90% of chance (ln of the batch size), train warns on
+			stderr: such checkpoints have not learned and TRAK over them is noise.
 		`),
 		Example: examples(`
 			$ trak train --data shapes/train.csv --model-config configs/clip/tiny.json --out run1 --epochs 10 --seed 1
@@ -63,6 +69,8 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 				return usageErrorf("--epochs must be ≥ 0 and --batch-size ≥ 2")
 			case opts.Opt.LR <= 0 || opts.Opt.WeightDecay < 0:
 				return usageErrorf("--lr must be positive and --weight-decay ≥ 0")
+			case opts.Opt.ClipNorm < 0:
+				return usageErrorf("--grad-clip-norm must be ≥ 0")
 			}
 			if opts.SaveEvery < 1 {
 				opts.SaveEvery = opts.Opt.Epochs
@@ -78,11 +86,13 @@ func newCmdTrain(io *IOStreams, runF func(context.Context, *TrainOptions) error)
 	f.StringVar(&opts.ModelConfig, "model-config", "", "open_clip JSON config `file` or preset name")
 	f.StringVar(&opts.Out, "out", "", "Output `directory` for checkpoints, config and loss curve")
 	f.StringVar(&opts.VocabDir, "vocab-dir", "", "Folder with a Hugging Face vocab.json and merges.txt (default: built-in CLIP vocabulary)")
+	rec := train.Recipe()
 	f.IntVar(&opts.Opt.Epochs, "epochs", 10, "Passes over the data (0: save the initial weights as epoch_0.safetensors)")
-	f.IntVar(&opts.Opt.BatchSize, "batch-size", 32, "Pairs per step (the contrastive loss compares them with each other)")
-	f.Float64Var(&opts.Opt.LR, "lr", 1e-3, "Peak learning rate")
-	f.Float64Var(&opts.Opt.WeightDecay, "weight-decay", 0.1, "AdamW weight decay (matrices only)")
-	f.IntVar(&opts.Opt.Warmup, "warmup", 10, "Warm-up steps")
+	f.IntVar(&opts.Opt.BatchSize, "batch-size", rec.BatchSize, "Pairs per step (the contrastive loss compares them with each other)")
+	f.Float64Var(&opts.Opt.LR, "lr", rec.LR, "Peak learning rate")
+	f.Float64Var(&opts.Opt.WeightDecay, "weight-decay", rec.WeightDecay, "AdamW weight decay (matrices only)")
+	f.IntVar(&opts.Opt.Warmup, "warmup", rec.Warmup, "Warm-up steps")
+	f.Float64Var(&opts.Opt.ClipNorm, "grad-clip-norm", rec.ClipNorm, "Clip each step's gradient to this L2 norm over all parameters (0: no clipping)")
 	f.Uint64Var(&opts.Opt.Seed, "seed", 0, "Seed of the initial weights and the batch order")
 	f.IntVar(&opts.SaveEvery, "save-every", 0, "Save a checkpoint every `n` epochs (default: only at the end)")
 	f.IntVar(&opts.Workers, "workers", 0, "CPU threads (0 = all cores)")
@@ -140,15 +150,16 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		return data.LoadAll(ctx, rows)
 	}
 	var curve strings.Builder
-	curve.WriteString("step,epoch,loss,lr,temperature\n")
-	epochLoss, epochSteps, lastEpoch := 0.0, 0, 0
+	curve.WriteString("step,epoch,loss,lr,temperature,grad_norm\n")
+	var losses train.EpochLosses
+	lastEpoch := 0
+	chance := train.ChanceLoss(opts.Opt.BatchSize)
 	flush := func(epoch int) error {
-		fmt.Fprintf(opts.IO.ErrOut, "epoch %d: mean loss %.4f (chance %.4f)\n", epoch+1, epochLoss/float64(epochSteps), math.Log(float64(opts.Opt.BatchSize)))
-		epochLoss, epochSteps = 0, 0
+		fmt.Fprintf(opts.IO.ErrOut, "epoch %d: mean loss %.4f (chance %.4f)\n", epoch+1, losses.Mean(epoch), chance)
 		if (epoch+1)%opts.SaveEvery == 0 || epoch+1 == opts.Opt.Epochs {
 			path := filepath.Join(opts.Out, fmt.Sprintf("epoch_%d.safetensors", epoch+1))
 			if err := train.Save(m, path); err != nil {
-				return err
+				return fmt.Errorf("saving epoch %d: %w", epoch+1, err)
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "saved %s\n", path)
 		}
@@ -160,9 +171,8 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 			saveErr = flush(lastEpoch)
 			lastEpoch = s.Epoch
 		}
-		fmt.Fprintf(&curve, "%d,%d,%.6f,%.6g,%.4f\n", s.Step, s.Epoch+1, s.Loss, s.LR, s.Temperature)
-		epochLoss += s.Loss
-		epochSteps++
+		fmt.Fprintf(&curve, "%d,%d,%.6f,%.6g,%.4f,%.4g\n", s.Step, s.Epoch+1, s.Loss, s.LR, s.Temperature, s.GradNorm)
+		losses.Add(s)
 	})
 	if err != nil {
 		return err
@@ -170,5 +180,19 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if saveErr != nil {
 		return saveErr
 	}
-	return flush(lastEpoch)
+	if err := flush(lastEpoch); err != nil {
+		return err
+	}
+	if err := train.CheckLearned(fmt.Sprintf("the model of %s", opts.Out), losses.Last(), opts.Opt.BatchSize); err != nil {
+		warnNotLearned(opts.IO.ErrOut, err)
+	}
+	return nil
+}
+
+// warnNotLearned writes train's loud warning about a run that ended at
+// chance, with what to try.
+func warnNotLearned(w io.Writer, err error) {
+	fmt.Fprintf(w, "\nWARNING: %v.\n"+
+		"  Its checkpoints have not learned: TRAK scores over them are noise.\n"+
+		"  Fix: train longer (--epochs), or keep --grad-clip-norm 0.1 and --warmup of about one epoch, or try another --seed or a lower --lr.\n", err)
 }

@@ -1208,6 +1208,15 @@ func TestTrain(t *testing.T) {
 			t.Fatalf("train: exit %d\n%s", code, errOut)
 		}
 	}
+	// A run that cannot learn (one epoch at a learning rate of 1e-7) ends
+	// at chance: train still writes its checkpoint and exits 0, but says so
+	// loudly on stderr, naming the run, its loss against chance and a fix.
+	_, errOut, code := trak(t, dir, "train", "--data", "train.csv", "--model-config", "model.json", "--out", "stuck", "--epochs", "1", "--batch-size", "8", "--lr", "1e-7", "--workers", "2")
+	for _, want := range []string{"WARNING: the model of stuck did not learn", "not clearly below chance (ln 8 = 2.079", "Fix: train longer"} {
+		if code != 0 || !strings.Contains(errOut, want) {
+			t.Errorf("train at chance: exit %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
 	a, _ := os.ReadFile(filepath.Join(dir, "a", "epoch_3.safetensors"))
 	b, _ := os.ReadFile(filepath.Join(dir, "b", "epoch_3.safetensors"))
 	if len(a) == 0 || !bytes.Equal(a, b) {

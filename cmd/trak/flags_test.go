@@ -192,18 +192,19 @@ func TestNewCmdTrain(t *testing.T) {
 	}{
 		{name: "defaults: one checkpoint at the end", args: required,
 			want: TrainOptions{Data: "d.csv", ModelConfig: "tiny", Out: "run", SaveEvery: 10,
-				Opt: train.Options{Epochs: 10, BatchSize: 32, LR: 1e-3, WeightDecay: 0.1, Warmup: 10}}},
-		{name: "all flags", args: append(required, "--vocab-dir", "v", "--epochs", "4", "--batch-size", "8", "--lr", "3e-3", "--weight-decay", "0", "--warmup", "2", "--seed", "7", "--save-every", "2", "--workers", "3"),
+				Opt: train.Options{Epochs: 10, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 15, ClipNorm: 0.1}}},
+		{name: "all flags", args: append(required, "--vocab-dir", "v", "--epochs", "4", "--batch-size", "8", "--lr", "3e-3", "--weight-decay", "0", "--warmup", "2", "--grad-clip-norm", "0", "--seed", "7", "--save-every", "2", "--workers", "3"),
 			want: TrainOptions{Data: "d.csv", ModelConfig: "tiny", Out: "run", VocabDir: "v", SaveEvery: 2, Workers: 3,
 				Opt: train.Options{Epochs: 4, BatchSize: 8, LR: 3e-3, WeightDecay: 0, Warmup: 2, Seed: 7}}},
 		{name: "no out", args: []string{"--data", "d.csv", "--model-config", "tiny"}, wantErr: "--out are required"},
 		{name: "initial weights only", args: append(required, "--epochs", "0"),
 			want: TrainOptions{Data: "d.csv", ModelConfig: "tiny", Out: "run", SaveEvery: 0,
-				Opt: train.Options{Epochs: 0, BatchSize: 32, LR: 1e-3, WeightDecay: 0.1, Warmup: 10}}},
+				Opt: train.Options{Epochs: 0, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 15, ClipNorm: 0.1}}},
 		{name: "negative epochs", args: append(required, "--epochs", "-1"), wantErr: "--epochs must be ≥ 0"},
 		{name: "batch of one", args: append(required, "--batch-size", "1"), wantErr: "--batch-size ≥ 2"},
 		{name: "lr 0", args: append(required, "--lr", "0"), wantErr: "--lr must be positive"},
 		{name: "negative weight decay", args: append(required, "--weight-decay", "-1"), wantErr: "--weight-decay ≥ 0"},
+		{name: "negative clip norm", args: append(required, "--grad-clip-norm", "-1"), wantErr: "--grad-clip-norm must be ≥ 0"},
 		{name: "positional argument", args: append(required, "extra"), wantErr: "unknown command"},
 	}
 	for _, tt := range tests {

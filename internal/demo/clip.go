@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"time"
@@ -38,6 +37,10 @@ type CLIPOptions struct {
 	// chooses the device).
 	Backend      backend.Backend
 	NoisyCaption float64
+	// Warn receives the warning about a checkpoint that did not learn
+	// (stderr, so that it stands out from the narrative); nil: the
+	// narrative's writer.
+	Warn io.Writer
 }
 
 // CLIPDefaults are sized for a few minutes on a 2-core CPU.
@@ -64,6 +67,11 @@ type CLIPResult struct {
 	ScoresPath                         string
 	HTML, PNG                          string // the report
 	Elapsed                            time.Duration
+	// EpochLoss is each checkpoint's mean loss over its last epoch, and
+	// NotLearned the checkpoints whose loss is not clearly below chance
+	// (train.CheckLearned).
+	EpochLoss  []float64
+	NotLearned []int
 }
 
 // RunCLIP runs the CLIP demo, writing a narrative to w: captioned shape
@@ -112,24 +120,57 @@ func (sc *clipScenario) writeData(dir string, w io.Writer) (string, string, erro
 	return trainCSV, targetCSV, nil
 }
 
+// trainOptions are the settings checkpoint m trains with: train.Recipe,
+// its 15 warm-up steps (one epoch at the default 480 pairs) capped at one
+// epoch, so that a smaller --train keeps most of its few steps at the peak
+// learning rate to leave the collapse described in package train.
+func (sc *clipScenario) trainOptions(m int) train.Options {
+	o := train.Recipe()
+	o.Epochs, o.Seed = sc.opt.Epochs, sc.opt.Seed+uint64(m)
+	o.Warmup = max(1, min(o.Warmup, sc.opt.Train/o.BatchSize))
+	return o
+}
+
 func (sc *clipScenario) trainCheckpoint(ctx context.Context, dir string, m int, w io.Writer) (string, error) {
 	opt := sc.opt
-	model, err := clip.New(opt.Backend, sc.cfg, train.InitWeights(sc.cfg, opt.Seed+uint64(m)))
+	topt := sc.trainOptions(m)
+	model, err := clip.New(opt.Backend, sc.cfg, train.InitWeights(sc.cfg, topt.Seed))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("checkpoint %d: %w", m, err)
 	}
-	var last float64
-	topt := train.Options{Epochs: opt.Epochs, BatchSize: 32, LR: 2e-3, WeightDecay: 0.1, Warmup: 5, Seed: opt.Seed + uint64(m)}
+	var losses train.EpochLosses
 	step := opt.Progress.Start(fmt.Sprintf("train model %d", m), "steps", opt.Epochs*(opt.Train/topt.BatchSize))
-	if err := train.Train(ctx, model, opt.Train, sc.data.LoadAll, topt, func(s train.Step) { last = s.Loss; step(1) }); err != nil {
-		return "", err
+	if err := train.Train(ctx, model, opt.Train, sc.data.LoadAll, topt, func(s train.Step) { losses.Add(s); step(1) }); err != nil {
+		return "", fmt.Errorf("training checkpoint %d: %w", m, err)
 	}
 	ckpt := filepath.Join(dir, fmt.Sprintf("ckpt%d.safetensors", m))
 	if err := train.Save(model, ckpt); err != nil {
-		return "", err
+		return "", fmt.Errorf("saving checkpoint %d: %w", m, err)
 	}
-	fmt.Fprintf(w, "checkpoint %d: trained %d epochs, last loss %.3f (chance %.3f)\n", m, opt.Epochs, last, logf(32))
+	last := losses.Last()
+	fmt.Fprintf(w, "checkpoint %d: trained %d epochs, mean loss of the last epoch %.3f (chance %.3f)\n", m, opt.Epochs, last, train.ChanceLoss(topt.BatchSize))
+	sc.res.EpochLoss = append(sc.res.EpochLoss, last)
+	if err := train.CheckLearned(fmt.Sprintf("checkpoint %d", m), last, topt.BatchSize); err != nil {
+		sc.res.NotLearned = append(sc.res.NotLearned, m)
+		warnNotLearned(sc.warnWriter(w), err)
+	}
 	return ckpt, nil
+}
+
+// warnWriter is where warnings go: opt.Warn, or the narrative w.
+func (sc *clipScenario) warnWriter(w io.Writer) io.Writer {
+	if sc.opt.Warn != nil {
+		return sc.opt.Warn
+	}
+	return w
+}
+
+// warnNotLearned writes the loud warning about a checkpoint that did not
+// learn, with what to do about it.
+func warnNotLearned(w io.Writer, err error) {
+	fmt.Fprintf(w, "\nWARNING: %v.\n"+
+		"  TRAK scores over a model that has not learned are noise, and the sanity figures below will show it.\n"+
+		"  Fix: rerun with more --epochs (e.g. --epochs 12) or another --seed; with --train below 480, also more --train.\n\n", err)
 }
 
 func (sc *clipScenario) config(storeDir, trainCSV, targetCSV string) config.Config {
@@ -150,6 +191,7 @@ func (sc *clipScenario) report(scores []float32, path string, start time.Time, w
 	}
 	res := clipSanity(scores, trainDS, tds, opt.Seed)
 	res.ScoresPath = path
+	res.EpochLoss, res.NotLearned = sc.res.EpochLoss, sc.res.NotLearned
 	for j := range min(3, tds.Len()) {
 		_, tc := tds.Describe(j)
 		fmt.Fprintf(w, "\ntarget %d: %q\n  proponents:\n", j, tc)
@@ -165,6 +207,9 @@ func (sc *clipScenario) report(scores []float32, path string, start time.Time, w
 	}
 	fmt.Fprintf(w, "\ntop-10 proponents showing the target's shape:  %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance)
 	fmt.Fprintf(w, "top-10 proponents showing the target's colour: %.1f%% (random train examples %.1f%%, chance %.1f%%)\n", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance)
+	if len(res.NotLearned) > 0 {
+		fmt.Fprintf(sc.warnWriter(w), "\nWARNING: checkpoints %v of %d did not learn (see above): these figures average in their noise.\n", res.NotLearned, opt.Checkpoints)
+	}
 	rep, err := buildReport(scores, trainDS, tds, 6, 5, 3)
 	if err != nil {
 		return err
@@ -174,6 +219,9 @@ func (sc *clipScenario) report(scores []float32, path string, start time.Time, w
 		fmt.Sprintf("top-10 proponents showing the target's shape: %.1f%% (random train pairs %.1f%%, chance %.1f%%)", 100*res.ShapeTop, 100*res.ShapeRandom, 100*res.ShapeChance),
 		fmt.Sprintf("top-10 proponents showing the target's colour: %.1f%% (random train pairs %.1f%%, chance %.1f%%)", 100*res.ColorTop, 100*res.ColorRandom, 100*res.ColorChance),
 		fmt.Sprintf("scores: %s", path),
+	}
+	if len(res.NotLearned) > 0 {
+		rep.Summary = append(rep.Summary, fmt.Sprintf("WARNING: checkpoints %v did not learn (final-epoch mean loss not below %.0f%% of chance); their scores are noise", res.NotLearned, 100*train.ChanceFraction))
 	}
 	res.HTML, res.PNG = filepath.Join(sc.dir, "report.html"), filepath.Join(sc.dir, "report.png")
 	if err := rep.WriteHTML(res.HTML); err != nil {
@@ -232,5 +280,3 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
-
-func logf(n int) float64 { return math.Log(float64(n)) }

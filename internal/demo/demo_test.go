@@ -35,28 +35,38 @@ func TestDemoFindsFlippedLabels(t *testing.T) {
 }
 
 // TestCLIPDemo runs the CLIP demo at a reduced size and checks that the
-// attribution means something: the top proponents of a target show its
-// colour and its shape more often than chance, and the report is written.
+// checkpoints learned and the attribution means something: the top
+// proponents of a target show its colour more often than chance, and the
+// report is written.
 func TestCLIPDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains two small CLIP models")
 	}
 	opt := CLIPDefaults
 	opt.Dir = t.TempDir()
-	opt.Train, opt.Targets, opt.Epochs, opt.Checkpoints, opt.Workers = 160, 8, 4, 2, 2
+	// 320 pairs, 6 epochs: 60 steps bring both checkpoints clearly below
+	// chance (final-epoch mean loss 2.92 and 3.04 against the cut 3.12).
+	// The test used to run 160 pairs for 4 epochs, where both checkpoints
+	// stayed at chance and the figures below were those of untrained models.
+	opt.Train, opt.Targets, opt.Epochs, opt.Checkpoints, opt.Workers = 320, 8, 6, 2, 2
 	opt.Backend = cpu.New(opt.Workers)
 	res, err := RunCLIP(context.Background(), opt, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("shape: top-10 %.2f, random %.2f, chance %.2f; colour: top-10 %.2f, random %.2f, chance %.2f",
-		res.ShapeTop, res.ShapeRandom, res.ShapeChance, res.ColorTop, res.ColorRandom, res.ColorChance)
-	// 80 proponents per figure: each share's standard error is below 0.06,
-	// so both above chance and a combined excess of 0.2 (about 2.4 standard
-	// errors of the sum) is well outside noise.
-	excess := (res.ColorTop - res.ColorChance) + (res.ShapeTop - res.ShapeChance)
-	if res.ColorTop <= res.ColorChance || res.ShapeTop <= res.ShapeChance || excess < 0.2 {
-		t.Errorf("proponents do not favour the target's colour and shape (combined excess over chance %.2f)", excess)
+	if len(res.NotLearned) > 0 {
+		t.Errorf("checkpoints %v did not learn (final-epoch mean losses %.3f)", res.NotLearned, res.EpochLoss)
+	}
+	t.Logf("final-epoch losses %.3f; shape: top-10 %.2f, random %.2f, chance %.2f; colour: top-10 %.2f, random %.2f, chance %.2f",
+		res.EpochLoss, res.ShapeTop, res.ShapeRandom, res.ShapeChance, res.ColorTop, res.ColorRandom, res.ColorChance)
+	// 80 proponents: the colour share's standard error at chance (0.17) is
+	// sqrt(0.17·0.83/80) ≈ 0.042, so an excess of 0.12 is about 3 standard
+	// errors (measured: 0.36 against 0.17). Shape is only logged: these
+	// briefly trained models separate colours first, and at this size their
+	// proponents show the target's shape at about chance (0.20); the
+	// full-size demo finds it above chance (30% against 20%).
+	if excess := res.ColorTop - res.ColorChance; excess < 0.12 {
+		t.Errorf("proponents do not favour the target's colour (excess over chance %.2f, want ≥ 0.12)", excess)
 	}
 	for _, f := range []string{res.HTML, res.PNG} {
 		if st, err := os.Stat(f); err != nil || st.Size() < 1000 {
