@@ -75,7 +75,7 @@ for d in $data; do
 		common=(--task clip --train-data "$work/shapes/train/shapes.csv" --model-config small --sim-batch-size 100)
 		# The demo's own training recipe (internal/demo/clip.go), so that the
 		# subset models are trained as its checkpoints were.
-		recipe=(--lds-epochs "$epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 5)
+		recipe=(--lds-epochs "$epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 15 --lds-grad-clip-norm 0.1)
 		for s in $settings; do
 			IFS=: read -r type k lam <<< "$s"
 			rm -rf "$work/shapes-store-$type-$k"

@@ -86,7 +86,7 @@ func newCmdEvalLDS(io *IOStreams, runF func(context.Context, *EvalLDSOptions) er
 			return evalLDSRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "exp", "lds.dir", "lds.subsets", "lds.alpha", "lds.seed", "lds.epochs", "lds.batch_size", "lds.lr", "lds.weight_decay", "lds.warmup",
+	kf = bindKeyFlags(cmd, "save_dir", "exp", "lds.dir", "lds.subsets", "lds.alpha", "lds.seed", "lds.epochs", "lds.batch_size", "lds.lr", "lds.weight_decay", "lds.warmup", "lds.grad_clip_norm",
 		"batch_size", "workers", "model_config", "sim_batch_size", "image_mode", "exif_transpose", "vocab_dir")
 	cmd.Flags().StringVar(&shard, "shard", "", "Train only shard `i/n` of the subset models (0 ≤ i < n)")
 	return cmd

@@ -89,6 +89,7 @@ type LDS struct {
 	LR          float64
 	WeightDecay float64
 	Warmup      int
+	ClipNorm    float64
 }
 
 // Sources says where configuration comes from besides the defaults.
@@ -210,6 +211,7 @@ func Load(src Sources) (Config, error) {
 	number("lds.lr", &c.LDS.LR)
 	number("lds.weight_decay", &c.LDS.WeightDecay)
 	integer("lds.warmup", &c.LDS.Warmup)
+	number("lds.grad_clip_norm", &c.LDS.ClipNorm)
 	str("features_dtype", &c.FeaturesDType)
 	str("model_config", &c.ModelConfig)
 	integer("sim_batch_size", &c.SimBatchSize)
@@ -329,6 +331,9 @@ func (c Config) validate(source func(string) string, tasks []string) error {
 	}
 	if c.LDS.Warmup < 0 {
 		bad("lds.warmup", "must be ≥ 0, got %d", c.LDS.Warmup)
+	}
+	if !(c.LDS.ClipNorm >= 0) || math.IsInf(c.LDS.ClipNorm, 0) {
+		bad("lds.grad_clip_norm", "must be a number ≥ 0 (0: no clipping), got %v", c.LDS.ClipNorm)
 	}
 	if c.Exp != "" && !validExpName(c.Exp) {
 		bad("exp", "%q: use letters, digits, '-', '_' and '.', not starting with '.'", c.Exp)
@@ -484,8 +489,8 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "exp: %s\n", q(c.Exp))
 	fmt.Fprintf(&b, "targets: %s\n", q(c.Targets))
 	fmt.Fprintf(&b, "skip_unfinished: %t\n", c.SkipUnfinished)
-	fmt.Fprintf(&b, "lds:\n  dir: %s\n  subsets: %d\n  alpha: %g\n  seed: %d\n  epochs: %d\n  batch_size: %d\n  lr: %g\n  weight_decay: %g\n  warmup: %d\n",
-		q(c.LDS.Dir), c.LDS.Subsets, c.LDS.Alpha, c.LDS.Seed, c.LDS.Epochs, c.LDS.BatchSize, c.LDS.LR, c.LDS.WeightDecay, c.LDS.Warmup)
+	fmt.Fprintf(&b, "lds:\n  dir: %s\n  subsets: %d\n  alpha: %g\n  seed: %d\n  epochs: %d\n  batch_size: %d\n  lr: %g\n  weight_decay: %g\n  warmup: %d\n  grad_clip_norm: %g\n",
+		q(c.LDS.Dir), c.LDS.Subsets, c.LDS.Alpha, c.LDS.Seed, c.LDS.Epochs, c.LDS.BatchSize, c.LDS.LR, c.LDS.WeightDecay, c.LDS.Warmup, c.LDS.ClipNorm)
 	fmt.Fprintf(&b, "model_config: %s\n", q(c.ModelConfig))
 	fmt.Fprintf(&b, "sim_batch_size: %d\n", c.SimBatchSize)
 	fmt.Fprintf(&b, "data:\n  format: %s\n  image_column: %s\n  caption_column: %s\n", q(c.DataFormat), q(c.ImageColumn), q(c.CaptionColumn))

@@ -45,9 +45,10 @@ var Keys = []Key{
 	{Name: "lds.seed", Default: 0, Doc: "seed of trak eval lds's subsets and of each subset model's training"},
 	{Name: "lds.epochs", Default: 10, Doc: "training length of each subset model of trak eval lds; clip: epochs of AdamW as trak train runs them; logreg: full-batch gradient steps"},
 	{Name: "lds.batch_size", Default: 32, Doc: "clip: pairs per training step of trak eval lds's subset models"},
-	{Name: "lds.lr", Default: 1e-3, Doc: "peak learning rate (clip) or step size (logreg) of trak eval lds's subset training"},
+	{Name: "lds.lr", Default: 2e-3, Doc: "peak learning rate (clip) or step size (logreg) of trak eval lds's subset training"},
 	{Name: "lds.weight_decay", Default: 0.1, Doc: "AdamW weight decay (clip) or L2 penalty (logreg) of trak eval lds's subset training"},
-	{Name: "lds.warmup", Default: 10, Doc: "clip: warm-up steps of trak eval lds's subset training"},
+	{Name: "lds.warmup", Default: 15, Doc: "clip: warm-up steps of trak eval lds's subset training"},
+	{Name: "lds.grad_clip_norm", Default: 0.1, Doc: "clip: each step's gradient is clipped to this L2 norm in trak eval lds's subset training (0: no clipping)"},
 }
 
 // EnvPrefix is the prefix of the environment variables that set keys:

@@ -16,7 +16,8 @@ import (
 // SubsetTrainer returns the trainer of `trak eval lds`'s subset models:
 // CLIP models of the store's architecture, initialised and trained as
 // `trak train` does (the contrastive loss, AdamW with lds.lr,
-// lds.weight_decay, lds.warmup, lds.batch_size and lds.epochs) on subsets
+// lds.weight_decay, lds.warmup, lds.grad_clip_norm, lds.batch_size and
+// lds.epochs) on subsets
 // of the store's train set. A subset model's output on a target is f, the
 // function the scores attribute: the target's pair against the negatives
 // that model id 0's target features were computed with (same seed, same
@@ -79,14 +80,14 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	table.Close()
 	tr := &subsetTrainer{
 		setup: s, cfg: cfg, train: trainData, targets: targetData, good: good, batch: max(c.BatchSize, 1),
-		opt: train.Options{Epochs: c.LDS.Epochs, BatchSize: c.LDS.BatchSize, LR: c.LDS.LR, WeightDecay: c.LDS.WeightDecay, Warmup: c.LDS.Warmup},
+		opt: train.Options{Epochs: c.LDS.Epochs, BatchSize: c.LDS.BatchSize, LR: c.LDS.LR, WeightDecay: c.LDS.WeightDecay, Warmup: c.LDS.Warmup, ClipNorm: c.LDS.ClipNorm},
 	}
 	settings := subsetmodels.Settings{
 		Task: "clip", TrainData: st.Meta.TrainData, TrainFingerprint: st.Meta.TrainFingerprint, TrainSize: trainDS.Len(),
 		ModelConfigHash: cfg.Hash(), Subsets: c.LDS.Subsets, Alpha: c.LDS.Alpha, Seed: c.LDS.Seed,
 		Recipe: map[string]float64{
 			"epochs": float64(c.LDS.Epochs), "batch_size": float64(c.LDS.BatchSize), "lr": c.LDS.LR,
-			"weight_decay": c.LDS.WeightDecay, "warmup": float64(c.LDS.Warmup),
+			"weight_decay": c.LDS.WeightDecay, "warmup": float64(c.LDS.Warmup), "grad_clip_norm": c.LDS.ClipNorm,
 		},
 	}
 	return tr, settings, nil
