@@ -103,6 +103,12 @@ func evalLDSRun(ctx context.Context, opts *EvalLDSOptions) error {
 		return err
 	}
 	w := opts.IO.ErrOut
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warning)
+	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintf(w, "WARNING: %d subset models did not learn, so their outputs are mostly noise and the LDS understates every score: train them longer (lds.epochs) or faster (lds.lr), in a new lds.dir\n", len(rep.Warnings))
+	}
 	fmt.Fprintf(w, "subset models: %d trained now, %d of %d in %s\n", rep.Trained, rep.Subsets-rep.Missing, rep.Subsets, rep.Dir)
 	if rep.Missing > 0 {
 		fmt.Fprintf(w, "%d subset models are not trained yet: run the other shards, then `trak eval lds` without --shard\n", rep.Missing)

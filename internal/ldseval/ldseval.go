@@ -44,6 +44,9 @@ type Report struct {
 	Dir     string // the subset models' directory
 	Subsets int
 	Trained int // subset models this run trained
+	// Warnings are the trainer's, one per suspect subset model this run
+	// trained (a CLIP model whose loss never left chance).
+	Warnings []string
 	Missing int // subset models not trained yet (other shards); no LDS when > 0
 	Result  lds.Result
 	TSV     string // per-target LDS
@@ -94,7 +97,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	if opt.Sharded {
 		shard = opt.Shard
 	}
-	if rep.Trained, err = dir.Train(ctx, tr, shard, opt.Progress); err != nil {
+	if rep.Trained, rep.Warnings, err = dir.Train(ctx, tr, shard, opt.Progress); err != nil {
 		return rep, err
 	}
 	if rep.Missing = len(dir.Missing(tr, 0, rep.Subsets)); rep.Missing > 0 {

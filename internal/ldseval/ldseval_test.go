@@ -134,6 +134,11 @@ func TestLDSCLIP(t *testing.T) {
 	if first.Trained != 4 || first.Result.Count+first.Result.Constant != 6 {
 		t.Fatalf("trained %d, %d targets with an LDS and %d without; want 4 and 6 in all", first.Trained, first.Result.Count, first.Result.Constant)
 	}
+	// One epoch of 4 steps leaves a model at chance: each is said to be
+	// suspect, by name.
+	if len(first.Warnings) != 4 || !strings.Contains(first.Warnings[0], "subset model 0: it did not learn") {
+		t.Errorf("warnings %q: want one per subset model, saying it did not learn", first.Warnings)
+	}
 	for i, v := range first.Result.PerTarget {
 		if !math.IsNaN(v) && (v < -1 || v > 1) {
 			t.Errorf("target %d: LDS %v outside [−1, 1]", i, v)

@@ -40,8 +40,11 @@ import (
 // evaluating its model-output function on the targets.
 type Trainer interface {
 	// Train trains a model from scratch on the train rows rows with seed
-	// and writes its checkpoint to path.
-	Train(ctx context.Context, rows []int, seed uint64, path string) error
+	// and writes its checkpoint to path. A model that trained but is
+	// suspect (its loss never left chance) is written all the same, and
+	// warning says why; a model about which nothing is to be said returns
+	// "".
+	Train(ctx context.Context, rows []int, seed uint64, path string) (warning string, err error)
 	// Outputs returns f(t) of every target t, in order, for the checkpoint
 	// at path.
 	Outputs(ctx context.Context, path string) ([]float64, error)
@@ -177,23 +180,29 @@ func (d *Dir) Missing(tr Trainer, lo, hi int) []int {
 }
 
 // Train trains the models of the shard's subsets that do not exist yet
-// and returns how many it trained. On cancellation it returns ctx.Err()
-// with every model it finished kept.
-func (d *Dir) Train(ctx context.Context, tr Trainer, shard featurize.Shard, prog progress.Func) (int, error) {
+// and returns how many it trained, with the trainer's warnings (each
+// naming its subset model). On cancellation it returns ctx.Err() with
+// every model it finished kept.
+func (d *Dir) Train(ctx context.Context, tr Trainer, shard featurize.Shard, prog progress.Func) (int, []string, error) {
 	lo, hi := shard.Range(len(d.subsets))
 	missing := d.Missing(tr, lo, hi)
 	add := prog.Start("train subset models", "models", len(missing))
+	var warnings []string
 	for n, j := range missing {
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return n, warnings, err
 		}
 		path := d.ModelPath(j, tr.Ext())
-		if err := tr.Train(ctx, d.subsets[j], d.Seed(j), path); err != nil {
-			return n, fmt.Errorf("subset model %d: %w", j, err)
+		warning, err := tr.Train(ctx, d.subsets[j], d.Seed(j), path)
+		if err != nil {
+			return n, warnings, fmt.Errorf("subset model %d: %w", j, err)
+		}
+		if warning != "" {
+			warnings = append(warnings, fmt.Sprintf("subset model %d: %s", j, warning))
 		}
 		add(1)
 	}
-	return len(missing), nil
+	return len(missing), warnings, nil
 }
 
 // outputsFile is the cached outputs of one model on one target set.

@@ -22,13 +22,17 @@ type sumTrainer struct {
 
 func (s *sumTrainer) Ext() string { return ".txt" }
 
-func (s *sumTrainer) Train(_ context.Context, rows []int, seed uint64, path string) error {
+func (s *sumTrainer) Train(_ context.Context, rows []int, seed uint64, path string) (string, error) {
 	s.trains++
 	sum := 0
 	for _, r := range rows {
 		sum += r
 	}
-	return os.WriteFile(path, fmt.Appendf(nil, "%d %d", sum, seed), 0o644)
+	warning := ""
+	if seed%2 == 1 {
+		warning = "odd seed"
+	}
+	return warning, os.WriteFile(path, fmt.Appendf(nil, "%d %d", sum, seed), 0o644)
 }
 
 func (s *sumTrainer) Outputs(_ context.Context, path string) ([]float64, error) {
@@ -64,13 +68,18 @@ func TestTrainResumeExtendAndCache(t *testing.T) {
 	if _, err := d.Outputs(ctx, tr, "targets", 3, nil); !errors.As(err, new(*MissingError)) {
 		t.Fatalf("outputs before training: %v, want a MissingError", err)
 	}
-	if n, err := d.Train(ctx, tr, featurize.Shard{Index: 1, Count: 2}, nil); err != nil || n != 2 {
+	n, warnings, err := d.Train(ctx, tr, featurize.Shard{Index: 1, Count: 2}, nil)
+	if err != nil || n != 2 {
 		t.Fatalf("shard 1/2 trained %d (%v), want 2", n, err)
+	}
+	// Subsets 2 and 3: seeds 7,000,002 and 7,000,003; the odd one warns.
+	if len(warnings) != 1 || warnings[0] != "subset model 3: odd seed" {
+		t.Errorf("warnings %q, want the one of subset model 3", warnings)
 	}
 	if got := d.Missing(tr, 0, 4); len(got) != 2 || got[0] != 0 || got[1] != 1 {
 		t.Errorf("missing after shard 1/2: %v, want [0 1]", got)
 	}
-	if n, _ := d.Train(ctx, tr, featurize.Shard{Index: 0, Count: 1}, nil); n != 2 {
+	if n, _, _ := d.Train(ctx, tr, featurize.Shard{Index: 0, Count: 1}, nil); n != 2 {
 		t.Errorf("the whole run trained %d, want the 2 missing", n)
 	}
 	first, err := d.Outputs(ctx, tr, "targets", 3, nil)
@@ -106,7 +115,7 @@ func TestTrainResumeExtendAndCache(t *testing.T) {
 		}
 	}
 	trains := tr.trains
-	if n, _ := d8.Train(ctx, tr, featurize.Shard{Index: 0, Count: 1}, nil); n != 4 || tr.trains != trains+4 {
+	if n, _, _ := d8.Train(ctx, tr, featurize.Shard{Index: 0, Count: 1}, nil); n != 4 || tr.trains != trains+4 {
 		t.Errorf("M 4 → 8 trained %d, want 4", n)
 	}
 	// Fewer subsets use the first ones.

@@ -105,13 +105,13 @@ type subsetTrainer struct {
 
 func (t *subsetTrainer) Ext() string { return ".safetensors" }
 
-func (t *subsetTrainer) Train(ctx context.Context, rows []int, seed uint64, path string) error {
+func (t *subsetTrainer) Train(ctx context.Context, rows []int, seed uint64, path string) (string, error) {
 	if t.opt.BatchSize > len(rows) {
-		return fmt.Errorf("lds.batch_size %d is more than the %d rows of a subset: lower it, or raise lds.alpha", t.opt.BatchSize, len(rows))
+		return "", fmt.Errorf("lds.batch_size %d is more than the %d rows of a subset: lower it, or raise lds.alpha", t.opt.BatchSize, len(rows))
 	}
 	m, err := clipmodel.New(t.setup.Backend, t.cfg, train.InitWeights(t.cfg, seed))
 	if err != nil {
-		return err
+		return "", err
 	}
 	opt := t.opt
 	opt.Seed = seed
@@ -122,10 +122,18 @@ func (t *subsetTrainer) Train(ctx context.Context, rows []int, seed uint64, path
 		}
 		return t.train.LoadAll(ctx, sel)
 	}
-	if err := train.Train(ctx, m, len(rows), load, opt, nil); err != nil {
-		return err
+	var losses train.EpochLosses
+	if err := train.Train(ctx, m, len(rows), load, opt, losses.Add); err != nil {
+		return "", err
 	}
-	return train.Save(m, path)
+	// A model still at chance makes its outputs noise, which lowers the
+	// LDS of any scores: said, so that the user raises lds.epochs or
+	// lds.lr rather than blames the scores.
+	warning := ""
+	if err := train.CheckLearned("it", losses.Last(), opt.BatchSize); err != nil {
+		warning = err.Error()
+	}
+	return warning, train.Save(m, path)
 }
 
 func (t *subsetTrainer) Outputs(ctx context.Context, path string) ([]float64, error) {

@@ -55,7 +55,7 @@ type trainer struct {
 
 func (t *trainer) Ext() string { return ".npy" }
 
-func (t *trainer) Train(_ context.Context, rows []int, seed uint64, path string) error {
+func (t *trainer) Train(_ context.Context, rows []int, seed uint64, path string) (string, error) {
 	sub := &model.Data{N: len(rows), D: t.train.D, Y: make([]int, len(rows)), X: make([]float64, 0, len(rows)*t.train.D)}
 	for k, i := range rows {
 		sub.Y[k] = t.train.Y[i]
@@ -63,7 +63,7 @@ func (t *trainer) Train(_ context.Context, rows []int, seed uint64, path string)
 	}
 	opt := t.opt
 	opt.Seed = seed
-	return model.SaveCheckpoint(path, model.Train(sub, opt))
+	return "", model.SaveCheckpoint(path, model.Train(sub, opt))
 }
 
 func (t *trainer) Outputs(_ context.Context, path string) ([]float64, error) {
