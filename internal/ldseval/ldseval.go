@@ -47,10 +47,10 @@ type Report struct {
 	// Warnings are the trainer's, one per suspect subset model this run
 	// trained (a CLIP model whose loss never left chance).
 	Warnings []string
-	Missing int // subset models not trained yet (other shards); no LDS when > 0
-	Result  lds.Result
-	TSV     string // per-target LDS
-	PNG     string // histogram
+	Missing  int // subset models not trained yet (other shards); no LDS when > 0
+	Result   lds.Result
+	TSV      string // per-target LDS
+	PNG      string // histogram
 }
 
 // Run trains what is missing of the subset models and, once all exist,
