@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/trak-dev/trak/internal/testutil"
 	"io"
 	"slices"
 	"strings"
@@ -37,6 +38,12 @@ func newCLIPScenario(t *testing.T, opt CLIPOptions) *clipScenario {
 func TestCheckpointsLearn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains three small CLIP models, about 20 s each on 2 cores")
+	}
+	if testutil.RaceEnabled {
+		// Training quality, not concurrency: the plain run checks it, and
+		// under the race detector it would take most of the package's
+		// time limit.
+		t.Skip("trains three small CLIP models; slow under the race detector")
 	}
 	sc := newCLIPScenario(t, CLIPDefaults)
 	dir := t.TempDir()
