@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trak-dev/trak/internal/config"
-	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
 	"github.com/trak-dev/trak/internal/tasks"
@@ -123,23 +121,12 @@ func topRun(_ context.Context, opts *TopOptions) error {
 	if err := checkScoresFresh(st, opts.Config.Exp, exp, opts.IO); err != nil {
 		return err
 	}
-	f, err := npy.Open(st.ScoresPath(opts.Config.Exp), npy.ReadOnly)
+	f, err := score.OpenScores(st, opts.Config.Exp, exp)
 	if err != nil {
-		return fmt.Errorf("%w: run `trak score --exp %s` again", err, opts.Config.Exp)
+		return err
 	}
 	defer f.Close()
-	h := f.Header()
-	if h.DType != npy.Float32 || len(h.Shape) != 2 || h.Shape[0] != st.Meta.TrainSize || h.Shape[1] != exp.NumTargets {
-		return fmt.Errorf("%s: want a float32 %d × %d matrix, found %s %v: run `trak score --exp %s` again", f.Path(), st.Meta.TrainSize, exp.NumTargets, h.DType, h.Shape, opts.Config.Exp)
-	}
-	n, t := h.Shape[0], h.Shape[1]
-	// Every score is read by the ranking anyway; a NaN or infinity, which
-	// score never writes, would rank arbitrarily.
-	var nf *score.NonFiniteError
-	if err := score.CheckFinite32(f.Float32s(), t); errors.As(err, &nf) {
-		return fmt.Errorf("%s row %d (train example %d), column %d (target %d) holds %g, not a finite number: the file is damaged; run `trak score --exp %s` again",
-			f.Path(), nf.Row, nf.Row, nf.Col, nf.Col, nf.Value, opts.Config.Exp)
-	}
+	n, t := st.Meta.TrainSize, exp.NumTargets
 	targets := opts.Targets
 	if len(targets) == 0 {
 		for i := range t {

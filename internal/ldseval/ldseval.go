@@ -9,7 +9,6 @@ package ldseval
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +19,6 @@ import (
 	"github.com/trak-dev/trak/internal/config"
 	"github.com/trak-dev/trak/internal/featurize"
 	"github.com/trak-dev/trak/internal/lds"
-	"github.com/trak-dev/trak/internal/npy"
 	"github.com/trak-dev/trak/internal/progress"
 	"github.com/trak-dev/trak/internal/score"
 	"github.com/trak-dev/trak/internal/store"
@@ -72,10 +70,11 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	if _, err := st.CheckScores(c.Exp, exp); err != nil {
 		return Report{}, err
 	}
-	scores, err := readScores(st, c.Exp, exp)
+	scores, err := score.OpenScores(st, c.Exp, exp)
 	if err != nil {
 		return Report{}, err
 	}
+	defer scores.Close()
 	t, err := tasks.Lookup(st.Meta.Task)
 	if err != nil {
 		return Report{}, fmt.Errorf("store %s: %w", st.Dir, err)
@@ -107,31 +106,12 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if rep.Result, err = lds.Compute(scores, st.Meta.TrainSize, exp.NumTargets, dir.Subsets(), outputs); err != nil {
+	if rep.Result, err = lds.Compute(scores.Float32s(), st.Meta.TrainSize, exp.NumTargets, dir.Subsets(), outputs); err != nil {
 		return rep, err
 	}
 	names := targetNames(t, exp, st.Meta.DataColumns)
 	rep.TSV, rep.PNG, err = write(st, c.Exp, rep.Result, names)
 	return rep, err
-}
-
-// readScores reads scores/<exp>.npy, checked for shape and finiteness.
-func readScores(st *store.Store, name string, exp store.Experiment) ([]float32, error) {
-	f, err := npy.Open(st.ScoresPath(name), npy.ReadOnly)
-	if err != nil {
-		return nil, fmt.Errorf("%w: run `trak score --exp %s` again", err, name)
-	}
-	defer f.Close()
-	h := f.Header()
-	if h.DType != npy.Float32 || len(h.Shape) != 2 || h.Shape[0] != st.Meta.TrainSize || h.Shape[1] != exp.NumTargets {
-		return nil, fmt.Errorf("%s: want a float32 %d × %d matrix, found %s %v: run `trak score --exp %s` again", f.Path(), st.Meta.TrainSize, exp.NumTargets, h.DType, h.Shape, name)
-	}
-	scores := append([]float32(nil), f.Float32s()...)
-	var nf *score.NonFiniteError
-	if err := score.CheckFinite32(scores, exp.NumTargets); errors.As(err, &nf) {
-		return nil, fmt.Errorf("%s row %d, column %d holds %g, not a finite number: the file is damaged; run `trak score --exp %s` again", f.Path(), nf.Row, nf.Col, nf.Value, name)
-	}
-	return scores, nil
 }
 
 // targetNames describes each target in one field, or returns nil when the

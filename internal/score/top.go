@@ -1,9 +1,13 @@
 package score
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/trak-dev/trak/internal/npy"
+	"github.com/trak-dev/trak/internal/store"
 )
 
 // Ranked is one train row picked by Top and its score.
@@ -90,4 +94,27 @@ func Top(scores []float32, n, t, target, k int, opponents bool) []Ranked {
 		return 1
 	})
 	return h
+}
+
+// OpenScores maps scores/<name>.npy of experiment exp read-only, checked to
+// be the float32 train × target matrix score writes and to hold only
+// finite numbers (a NaN or infinity, which score never writes, would rank
+// and correlate arbitrarily). Every error names the file and the fix.
+func OpenScores(st *store.Store, name string, exp store.Experiment) (*npy.File, error) {
+	f, err := npy.Open(st.ScoresPath(name), npy.ReadOnly)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run `trak score --exp %s` again", err, name)
+	}
+	h := f.Header()
+	if h.DType != npy.Float32 || len(h.Shape) != 2 || h.Shape[0] != st.Meta.TrainSize || h.Shape[1] != exp.NumTargets {
+		f.Close()
+		return nil, fmt.Errorf("%s: want a float32 %d × %d matrix, found %s %v: run `trak score --exp %s` again", f.Path(), st.Meta.TrainSize, exp.NumTargets, h.DType, h.Shape, name)
+	}
+	var nf *NonFiniteError
+	if err := CheckFinite32(f.Float32s(), exp.NumTargets); errors.As(err, &nf) {
+		f.Close()
+		return nil, fmt.Errorf("%s row %d (train example %d), column %d (target %d) holds %g, not a finite number: the file is damaged; run `trak score --exp %s` again",
+			f.Path(), nf.Row, nf.Row, nf.Col, nf.Col, nf.Value, name)
+	}
+	return f, nil
 }
