@@ -14,10 +14,9 @@ import (
 
 // EvalLDSOptions is what `trak eval lds` runs with.
 type EvalLDSOptions struct {
-	IO      *IOStreams
-	Config  config.Config
-	Shard   featurize.Shard
-	Sharded bool
+	IO     *IOStreams
+	Config config.Config
+	Shard  featurize.Shard // the zero Shard: every subset
 }
 
 func newCmdEval(io *IOStreams, runLDS func(context.Context, *EvalLDSOptions) error) *cobra.Command {
@@ -77,7 +76,6 @@ func newCmdEvalLDS(io *IOStreams, runF func(context.Context, *EvalLDSOptions) er
 				if opts.Shard, err = featurize.ParseShard(shard); err != nil {
 					return usageError{err}
 				}
-				opts.Sharded = true
 			}
 			opts.Config = c
 			if runF != nil {
@@ -98,7 +96,7 @@ func evalLDSRun(ctx context.Context, opts *EvalLDSOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := ldseval.Run(ctx, ldseval.Options{Config: c, Backend: b, Progress: opts.IO.progress(), Shard: opts.Shard, Sharded: opts.Sharded})
+	rep, err := ldseval.Run(ctx, ldseval.Options{Config: c, Backend: b, Progress: opts.IO.progress(), Shard: opts.Shard})
 	if err != nil {
 		return err
 	}

@@ -16,14 +16,14 @@ func TestNewCmdEvalLDS(t *testing.T) {
 	}{
 		{name: "defaults", args: []string{"--save-dir", "s", "--exp", "val"}, check: func(t *testing.T, o *EvalLDSOptions) {
 			l := o.Config.LDS
-			if l.Subsets != 32 || l.Alpha != 0.5 || l.Epochs != 10 || l.Dir != "" || o.Sharded {
-				t.Errorf("defaults: %+v, sharded %v", l, o.Sharded)
+			if l.Subsets != 32 || l.Alpha != 0.5 || l.Epochs != 10 || l.Dir != "" || o.Shard != (featurize.Shard{}) {
+				t.Errorf("defaults: %+v, shard %v", l, o.Shard)
 			}
 		}},
 		{name: "recipe and shard", args: []string{"--save-dir", "s", "--exp", "val", "--lds-subsets", "8", "--lds-alpha", "0.3", "--lds-lr", "2e-3", "--lds-dir", "d", "--shard", "1/4"}, check: func(t *testing.T, o *EvalLDSOptions) {
 			l := o.Config.LDS
-			if l.Subsets != 8 || l.Alpha != 0.3 || l.LR != 2e-3 || l.Dir != "d" || !o.Sharded || o.Shard != (featurize.Shard{Index: 1, Count: 4}) {
-				t.Errorf("parsed %+v, shard %v %v", l, o.Sharded, o.Shard)
+			if l.Subsets != 8 || l.Alpha != 0.3 || l.LR != 2e-3 || l.Dir != "d" || o.Shard != (featurize.Shard{Index: 1, Count: 4}) {
+				t.Errorf("parsed %+v, shard %v", l, o.Shard)
 			}
 		}},
 		{name: "no exp", args: []string{"--save-dir", "s"}, wantErr: "exp is not set"},

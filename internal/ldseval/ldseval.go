@@ -31,10 +31,10 @@ type Options struct {
 	Config   config.Config
 	Backend  backend.Backend // runs the models of tasks that have one
 	Progress progress.Func
-	// Shard, when Sharded, restricts training to a range of the subsets;
-	// the LDS is computed only once every subset model exists.
-	Shard   featurize.Shard
-	Sharded bool
+	// Shard restricts training to a range of the subsets (the zero Shard
+	// is all of them); the LDS is computed only once every subset model
+	// exists.
+	Shard featurize.Shard
 }
 
 // Report is what a run did and found.
@@ -92,11 +92,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Dir: dir.Path, Subsets: len(dir.Subsets())}
-	shard := featurize.Shard{Index: 0, Count: 1}
-	if opt.Sharded {
-		shard = opt.Shard
-	}
-	if rep.Trained, rep.Warnings, err = dir.Train(ctx, tr, shard, opt.Progress); err != nil {
+	if rep.Trained, rep.Warnings, err = dir.Train(ctx, tr, opt.Shard, opt.Progress); err != nil {
 		return rep, err
 	}
 	if rep.Missing = len(dir.Missing(tr, 0, rep.Subsets)); rep.Missing > 0 {

@@ -61,7 +61,7 @@ func TestLDSLogReg(t *testing.T) {
 
 	sharded := filepath.Join(t.TempDir(), "sharded")
 	for i := range 3 {
-		rep, err := Run(ctx, Options{Config: lrConfig(st, sharded), Shard: featurize.Shard{Index: i, Count: 3}, Sharded: true})
+		rep, err := Run(ctx, Options{Config: lrConfig(st, sharded), Shard: featurize.Shard{Index: i, Count: 3}})
 		if err != nil {
 			t.Fatal(err)
 		}
