@@ -44,12 +44,10 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	if err != nil {
 		return nil, none, err
 	}
-	m, s, err := s.OpenModel(first.Checkpoint)
+	cfg, s, err := s.ModelConfigOf(first.Checkpoint)
 	if err != nil {
 		return nil, none, err
 	}
-	cfg := m.Config
-	m = nil // only its configuration and settings are needed
 	trainDS, err := dataset.Open(columnSpec(st.Meta.TrainData, st.Meta.DataColumns))
 	if err != nil {
 		return nil, none, err

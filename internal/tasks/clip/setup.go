@@ -49,11 +49,7 @@ func (s Setup) OpenModel(path string) (*clipmodel.Model, Setup, error) {
 		return nil, s, err
 	}
 	defer c.Close()
-	cfg, err := c.Resolve(s.ModelConfig)
-	if err != nil {
-		return nil, s, err
-	}
-	s, err = s.withCheckpoint(c, cfg)
+	cfg, s, err := s.resolve(c)
 	if err != nil {
 		return nil, s, err
 	}
@@ -65,6 +61,28 @@ func (s Setup) OpenModel(path string) (*clipmodel.Model, Setup, error) {
 		return nil, s, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return m, s, nil
+}
+
+// ModelConfigOf returns the architecture of the checkpoint at path and s
+// completed as OpenModel completes it, without loading the weights.
+func (s Setup) ModelConfigOf(path string) (clipmodel.Config, Setup, error) {
+	c, err := clipckpt.Open(path)
+	if err != nil {
+		return clipmodel.Config{}, s, err
+	}
+	defer c.Close()
+	return s.resolve(c)
+}
+
+// resolve returns the architecture of checkpoint c and s completed with
+// the settings c states.
+func (s Setup) resolve(c *clipckpt.Checkpoint) (clipmodel.Config, Setup, error) {
+	cfg, err := c.Resolve(s.ModelConfig)
+	if err != nil {
+		return cfg, s, err
+	}
+	s, err = s.withCheckpoint(c, cfg)
+	return cfg, s, err
 }
 
 // withCheckpoint returns s with the settings checkpoint c states for a
