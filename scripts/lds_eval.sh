@@ -2,6 +2,8 @@
 # The linear datamodeling score (trak eval lds) of trak's scores for several
 # projectors and numbers of checkpoints, on data trak makes itself:
 #   - shapes: the CLIP demo's captioned shapes and its small CLIP model;
+#   - tuxpaint: Debian's Tux Paint stamps (real photos, scripts/tuxpaint_split.sh)
+#     and small CLIP checkpoints trained on them by `trak train`;
 #   - logreg: the logistic-regression demo, where the exact mode (projector
 #     none) is cheap.
 # Every setting of a data set is evaluated against the same subset models
@@ -10,12 +12,16 @@
 #
 # Usage: scripts/lds_eval.sh [work dir]
 # Environment (defaults in brackets):
-#   DATA      which data sets                     [shapes logreg]
+#   DATA      which data sets                     [shapes tuxpaint logreg]
 #   SUBSETS   subset models M                     [32]
 #   CKPTS     numbers of checkpoints to score     [1 3 5]
-#   SETTINGS  shapes projectors, type:k[:lambda]  [rademacher:64 rademacher:256 rademacher:1024 normal:256 sjlt:256]
+#   MODELS    models per subset (lds.models_per_subset) [1]
+#   SETTINGS  CLIP projectors, type:k[:lambda]    [rademacher:64 rademacher:256 rademacher:1024 normal:256 sjlt:256]
+#             (none:0[:lambda] is the exact mode: 13 GB of features per
+#             checkpoint of the small model at 480 pairs)
 #   LR_SETTINGS logreg projectors, type:k[:lambda] [rademacher:16 rademacher:64 none:0:0.01]
 #   TRAIN, TARGETS, EPOCHS  shapes data and training [480 24 8]
+#   TUX_EPOCHS  epochs of the Tux Paint checkpoints and subset models [10]
 #   LAMBDA    finalize's lambda where a setting names none [0]
 # Commands' messages go to <work dir>/log.txt.
 set -euo pipefail
@@ -24,21 +30,22 @@ work=$(realpath -m "${1:-lds-eval}")
 mkdir -p "$work"
 go build -o "$work/trak" ./cmd/trak
 trak="$work/trak"
-data=${DATA:-shapes logreg}
+data=${DATA:-shapes tuxpaint logreg}
 subsets=${SUBSETS:-32}
+models=${MODELS:-1}
 ckpts=${CKPTS:-1 3 5}
 settings=${SETTINGS:-rademacher:64 rademacher:256 rademacher:1024 normal:256 sjlt:256}
 lr_settings=${LR_SETTINGS:-rademacher:16 rademacher:64 none:0:0.01}
 train=${TRAIN:-480}
 targets=${TARGETS:-24}
 epochs=${EPOCHS:-8}
+tux_epochs=${TUX_EPOCHS:-10}
 lambda=${LAMBDA:-0}
 maxc=0
 for c in $ckpts; do [ "$c" -gt "$maxc" ] && maxc=$c; done
 results="$work/results.tsv"
 log="$work/log.txt"
-: > "$log"
-printf 'data\tprojector\tk\tlambda\tcheckpoints\tlds\tstderr\tfeaturize_s\n' > "$results"
+[ -s "$results" ] || printf 'data\tprojector\tk\tlambda\tcheckpoints\tmodels_per_subset\tlds\tstderr\tfeaturize_s\n' > "$results"
 
 # evaluate DATA STORE TYPE K LAMBDA: featurizes checkpoints 0..maxc-1 one by one into
 # STORE and, after each count listed in CKPTS, finalizes, scores (experiment
@@ -57,10 +64,10 @@ evaluate() {
 		"$trak" finalize --save-dir "$store" --lambda "$lam" --quiet >> "$log" 2>&1
 		"$trak" score --save-dir "$store" --targets "$targets_path" --exp "c$c" --quiet >> "$log" 2>&1
 		local line
-		line=$("$trak" eval lds --save-dir "$store" --exp "c$c" --lds-dir "$work/$name-subsets" --lds-subsets "$subsets" "${recipe[@]}" --quiet 2>> "$log")
+		line=$("$trak" eval lds --save-dir "$store" --exp "c$c" --lds-dir "$work/$name-subsets" --lds-subsets "$subsets" --lds-models-per-subset "$models" "${recipe[@]}" --quiet 2>> "$log")
 		echo "$name $type k=$k checkpoints=$c: $line"
-		awk -v d="$name" -v t="$type" -v k="$k" -v c="$c" -v s="$spent" -v l="$lam" \
-			'{ if (t == "none") k = "all"; printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", d, t, k, l, c, $2, $4, s }' <<< "$line" >> "$results"
+		awk -v d="$name" -v t="$type" -v k="$k" -v c="$c" -v s="$spent" -v l="$lam" -v m="$models" \
+			'{ if (t == "none") k = "all"; printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", d, t, k, l, c, m, $2, $4, s }' <<< "$line" >> "$results"
 	done
 }
 
@@ -78,8 +85,35 @@ for d in $data; do
 		recipe=(--lds-epochs "$epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 15 --lds-grad-clip-norm 0.1)
 		for s in $settings; do
 			IFS=: read -r type k lam <<< "$s"
+			[ "$k" -gt 0 ] || k=1
 			rm -rf "$work/shapes-store-$type-$k"
 			evaluate shapes "$work/shapes-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
+			rm -rf "$work/shapes-store-$type-$k"
+		done
+		;;
+	tuxpaint)
+		scripts/tuxpaint_split.sh "$work/tuxpaint"
+		ckpt_paths=()
+		for ((c = 0; c < maxc; c++)); do
+			# Checkpoints are kept between runs of the script (same split, seed and epochs).
+			ckpt=$work/tuxpaint/ckpt$c/epoch_$tux_epochs.safetensors
+			if [ ! -f "$ckpt" ]; then
+				"$trak" train --data "$work/tuxpaint/train.csv" --model-config small --out "$work/tuxpaint/ckpt$c" \
+					--epochs "$tux_epochs" --seed "$c" --quiet 2> "$work/tuxpaint/train$c.log"
+			fi
+			echo "checkpoint $c: $(grep 'mean loss' "$work/tuxpaint/train$c.log" | tail -n 1)"
+			ckpt_paths+=("$ckpt")
+		done
+		targets_path=$work/tuxpaint/targets.csv
+		common=(--config configs/tuxpaint.yaml --train-data "$work/tuxpaint/train.csv")
+		# trak train's defaults, the recipe of the checkpoints above.
+		recipe=(--lds-epochs "$tux_epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 15 --lds-grad-clip-norm 0.1)
+		for s in $settings; do
+			IFS=: read -r type k lam <<< "$s"
+			[ "$k" -gt 0 ] || k=1
+			rm -rf "$work/tuxpaint-store-$type-$k"
+			evaluate tuxpaint "$work/tuxpaint-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
+			rm -rf "$work/tuxpaint-store-$type-$k"
 		done
 		;;
 	logreg)
@@ -98,7 +132,7 @@ for d in $data; do
 		done
 		;;
 	*)
-		echo "unknown data set $d: use shapes or logreg" >&2
+		echo "unknown data set $d: use shapes, tuxpaint or logreg" >&2
 		exit 2
 		;;
 	esac

@@ -8,27 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamps=/usr/share/tuxpaint/stamps
-[ -d "$stamps" ] || { echo "install the stamps first: apt-get install tuxpaint-stamps-default" >&2; exit 1; }
 work=$(realpath -m "${1:-tuxpaint-demo}")
 mkdir -p "$work"
 go build -o "$work/trak" ./cmd/trak
 trak="$work/trak"
 start=$(date +%s)
 
-# Train/target split of the stamps that have a caption (.txt beside a .png).
-echo "filepath,title" > "$work/train.csv"
-echo "filepath,title" > "$work/targets.csv"
-i=0
-find "$stamps" -name '*.png' | sort | while read -r png; do
-	txt="${png%.png}.txt"
-	[ -f "$txt" ] || continue
-	caption=$(head -n1 "$txt" | tr -d '\r"' | tr ',' ' ')
-	[ -n "$caption" ] || continue
-	if [ $((i % 20)) -eq 0 ]; then f=targets.csv; else f=train.csv; fi
-	printf '%s,"%s"\n' "$png" "$caption" >> "$work/$f"
-	i=$((i + 1))
-done
-echo "train pairs: $(($(wc -l < "$work/train.csv") - 1)), targets: $(($(wc -l < "$work/targets.csv") - 1))"
+scripts/tuxpaint_split.sh "$work"
 
 # trak train's defaults are the demo's recipe (batch 32, lr 2e-3, 15 warm-up
 # steps, gradient norm clipped to 0.1). trak train warns when a run's last

@@ -43,9 +43,10 @@ func newCmdEvalLDS(io *IOStreams, runF func(context.Context, *EvalLDSOptions) er
 		Short: "Linear datamodeling score of an experiment's scores",
 		Long: heredoc(`
 			Draw lds.subsets random subsets of the train set, each holding a fraction
-			lds.alpha of its rows; train one model per subset from scratch, with the
-			store's architecture and the lds.* recipe; evaluate on each the model output
-			f of every target of the experiment (the function the scores attribute).
+			lds.alpha of its rows; train lds.models_per_subset models per subset from
+			scratch (seeds differ), with the store's architecture and the lds.* recipe;
+			evaluate on each the model output f of every target of the experiment (the
+			function the scores attribute), averaged over a subset's models.
 			For each target t, LDS(t) is the Spearman correlation over the subsets j
 			between f_j(t) and Σ_{i ∈ S_j} score[i, t]. Prints the mean over targets with
 			its standard error and writes <save_dir>/eval/lds_<exp>.tsv (per target) and
@@ -84,7 +85,7 @@ func newCmdEvalLDS(io *IOStreams, runF func(context.Context, *EvalLDSOptions) er
 			return evalLDSRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "exp", "lds.dir", "lds.subsets", "lds.alpha", "lds.seed", "lds.epochs", "lds.batch_size", "lds.lr", "lds.weight_decay", "lds.warmup", "lds.grad_clip_norm",
+	kf = bindKeyFlags(cmd, "save_dir", "exp", "lds.dir", "lds.subsets", "lds.models_per_subset", "lds.alpha", "lds.seed", "lds.epochs", "lds.batch_size", "lds.lr", "lds.weight_decay", "lds.warmup", "lds.grad_clip_norm",
 		"batch_size", "workers", "model_config", "sim_batch_size", "image_mode", "exif_transpose", "vocab_dir")
 	cmd.Flags().StringVar(&shard, "shard", "", "Train only shard `i/n` of the subset models (0 ≤ i < n)")
 	return cmd
@@ -107,7 +108,7 @@ func evalLDSRun(ctx context.Context, opts *EvalLDSOptions) error {
 	if len(rep.Warnings) > 0 {
 		fmt.Fprintf(w, "WARNING: %d subset models did not learn, so their outputs are mostly noise and the LDS understates every score: train them longer (lds.epochs) or faster (lds.lr), in a new lds.dir\n", len(rep.Warnings))
 	}
-	fmt.Fprintf(w, "subset models: %d trained now, %d of %d in %s\n", rep.Trained, rep.Subsets-rep.Missing, rep.Subsets, rep.Dir)
+	fmt.Fprintf(w, "subset models: %d trained now, %d of %d in %s\n", rep.Trained, rep.Models-rep.Missing, rep.Models, rep.Dir)
 	if rep.Missing > 0 {
 		fmt.Fprintf(w, "%d subset models are not trained yet: run the other shards, then `trak eval lds` without --shard\n", rep.Missing)
 		return nil
@@ -119,7 +120,11 @@ func evalLDSRun(ctx context.Context, opts *EvalLDSOptions) error {
 	if r.Count == 0 || math.IsNaN(r.Mean) {
 		return fmt.Errorf("no target has an LDS: every target's outputs are constant over the subset models (did the models learn? check lds.epochs and lds.lr)")
 	}
-	fmt.Fprintf(opts.IO.Out, "LDS %.3f ± %.3f (mean ± standard error over %d targets; %d subset models, alpha %g)\n", r.Mean, r.StdErr, r.Count, rep.Subsets, c.LDS.Alpha)
+	models := fmt.Sprintf("%d subset models", rep.Subsets)
+	if rep.ModelsPerSubset > 1 {
+		models = fmt.Sprintf("%d subsets × %d models", rep.Subsets, rep.ModelsPerSubset)
+	}
+	fmt.Fprintf(opts.IO.Out, "LDS %.3f ± %.3f (mean ± standard error over %d targets; %s, alpha %g)\n", r.Mean, r.StdErr, r.Count, models, c.LDS.Alpha)
 	fmt.Fprintf(w, "per target: %s\nhistogram: %s\n", rep.TSV, rep.PNG)
 	return nil
 }

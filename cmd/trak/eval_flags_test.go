@@ -16,7 +16,7 @@ func TestNewCmdEvalLDS(t *testing.T) {
 	}{
 		{name: "defaults", args: []string{"--save-dir", "s", "--exp", "val"}, check: func(t *testing.T, o *EvalLDSOptions) {
 			l := o.Config.LDS
-			if l.Subsets != 32 || l.Alpha != 0.5 || l.Epochs != 10 || l.Dir != "" || o.Shard != (featurize.Shard{}) {
+			if l.Subsets != 32 || l.ModelsPerSubset != 1 || l.Alpha != 0.5 || l.Epochs != 10 || l.Dir != "" || o.Shard != (featurize.Shard{}) {
 				t.Errorf("defaults: %+v, shard %v", l, o.Shard)
 			}
 		}},
@@ -26,6 +26,12 @@ func TestNewCmdEvalLDS(t *testing.T) {
 				t.Errorf("parsed %+v, shard %v", l, o.Shard)
 			}
 		}},
+		{name: "models per subset", args: []string{"--save-dir", "s", "--exp", "val", "--lds-models-per-subset", "4"}, check: func(t *testing.T, o *EvalLDSOptions) {
+			if o.Config.LDS.ModelsPerSubset != 4 {
+				t.Errorf("models per subset %d, want 4", o.Config.LDS.ModelsPerSubset)
+			}
+		}},
+		{name: "no models per subset", args: []string{"--save-dir", "s", "--exp", "val", "--lds-models-per-subset", "0"}, wantErr: "lds.models_per_subset"},
 		{name: "no exp", args: []string{"--save-dir", "s"}, wantErr: "exp is not set"},
 		{name: "alpha out of range", args: []string{"--save-dir", "s", "--exp", "val", "--lds-alpha", "1"}, wantErr: "lds.alpha"},
 		{name: "one subset too few", args: []string{"--save-dir", "s", "--exp", "val", "--lds-subsets", "0"}, wantErr: "lds.subsets"},

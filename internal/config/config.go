@@ -80,16 +80,19 @@ type Projector struct {
 // LDS is the lds section: the subsets and subset-model training of
 // `trak eval lds`.
 type LDS struct {
-	Dir         string
-	Subsets     int
-	Alpha       float64
-	Seed        int
-	Epochs      int
-	BatchSize   int
-	LR          float64
-	WeightDecay float64
-	Warmup      int
-	ClipNorm    float64
+	Dir     string
+	Subsets int
+	// ModelsPerSubset is the number of models trained on each subset,
+	// whose outputs are averaged.
+	ModelsPerSubset int
+	Alpha           float64
+	Seed            int
+	Epochs          int
+	BatchSize       int
+	LR              float64
+	WeightDecay     float64
+	Warmup          int
+	ClipNorm        float64
 }
 
 // Sources says where configuration comes from besides the defaults.
@@ -204,6 +207,7 @@ func Load(src Sources) (Config, error) {
 	number("lambda", &c.Lambda)
 	str("lds.dir", &c.LDS.Dir)
 	integer("lds.subsets", &c.LDS.Subsets)
+	integer("lds.models_per_subset", &c.LDS.ModelsPerSubset)
 	number("lds.alpha", &c.LDS.Alpha)
 	integer("lds.seed", &c.LDS.Seed)
 	integer("lds.epochs", &c.LDS.Epochs)
@@ -310,6 +314,9 @@ func (c Config) validate(source func(string) string, tasks []string) error {
 	}
 	if c.LDS.Subsets < 1 {
 		bad("lds.subsets", "must be ≥ 1, got %d", c.LDS.Subsets)
+	}
+	if c.LDS.ModelsPerSubset < 1 {
+		bad("lds.models_per_subset", "must be ≥ 1, got %d", c.LDS.ModelsPerSubset)
 	}
 	if !(c.LDS.Alpha > 0 && c.LDS.Alpha < 1) {
 		bad("lds.alpha", "must be between 0 and 1 (exclusive), got %v", c.LDS.Alpha)

@@ -41,6 +41,7 @@ var Keys = []Key{
 	{Name: "skip_unfinished", Default: false, Doc: "score with the finalized model ids only, skipping unfinished ones, instead of failing"},
 	{Name: "lds.dir", Default: "", Path: true, Doc: "directory of the subset models of trak eval lds, shared by every store evaluated against them; empty is <save_dir>/lds"},
 	{Name: "lds.subsets", Default: 32, Doc: "number M of random train subsets of trak eval lds, one model trained on each"},
+	{Name: "lds.models_per_subset", Default: 1, Doc: "models trained on each subset of trak eval lds, from different seeds; a subset's output is their mean, which averages out training noise"},
 	{Name: "lds.alpha", Default: 0.5, Doc: "fraction of the train rows in each subset of trak eval lds, 0 < alpha < 1"},
 	{Name: "lds.seed", Default: 0, Doc: "seed of trak eval lds's subsets and of each subset model's training"},
 	{Name: "lds.epochs", Default: 10, Doc: "training length of each subset model of trak eval lds; clip: epochs of AdamW as trak train runs them; logreg: full-batch gradient steps"},

@@ -39,13 +39,15 @@ type Options struct {
 
 // Report is what a run did and found.
 type Report struct {
-	Dir     string // the subset models' directory
-	Subsets int
-	Trained int // subset models this run trained
+	Dir             string // the subset models' directory
+	Subsets         int
+	ModelsPerSubset int
+	Models          int // Subsets × ModelsPerSubset
+	Trained         int // subset models this run trained
 	// Warnings are the trainer's, one per suspect subset model this run
 	// trained (a CLIP model whose loss never left chance).
 	Warnings []string
-	Missing  int // subset models not trained yet (other shards); no LDS when > 0
+	Missing  int // models not trained yet (other shards); no LDS when > 0
 	Result   lds.Result
 	TSV      string // per-target LDS
 	PNG      string // histogram
@@ -91,7 +93,8 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Dir: dir.Path, Subsets: len(dir.Subsets())}
+	rep := Report{Dir: dir.Path, Subsets: len(dir.Subsets()), ModelsPerSubset: dir.ModelsPerSubset()}
+	rep.Models = rep.Subsets * rep.ModelsPerSubset
 	if rep.Trained, rep.Warnings, err = dir.Train(ctx, tr, opt.Shard, opt.Progress); err != nil {
 		return rep, err
 	}

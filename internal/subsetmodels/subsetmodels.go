@@ -14,9 +14,11 @@
 // cluster jobs train disjoint parts. Each model's outputs on a target set
 // are cached beside it, keyed by the targets' fingerprint.
 //
-// Subset j is lds.Subsets' j-th subset; its model is trained with seed
-// Seed·1,000,000 + j, so a model depends on (settings, j) only, never on
-// the shard or process that trained it.
+// Subset j is lds.Subsets' j-th subset. It has ModelsPerSubset models
+// (replicas r = 0, 1, …), trained with seed Seed·1,000,000 + j + r·2⁴⁰, so
+// a model depends on (settings, j, r) only, never on the shard or process
+// that trained it; the output of subset j is the mean of its models'
+// outputs, which averages out part of each model's training noise.
 package subsetmodels
 
 import (
@@ -56,19 +58,32 @@ type Trainer interface {
 // settings.json and a directory is only used with the settings it was made
 // with.
 type Settings struct {
-	Task             string  `json:"task"`
-	TrainData        string  `json:"train_data"`
-	TrainFingerprint string  `json:"train_fingerprint"`
-	TrainSize        int     `json:"train_size"`
-	ModelConfigHash  string  `json:"model_config_hash,omitempty"`
-	Subsets          int     `json:"subsets"`
-	Alpha            float64 `json:"alpha"`
-	Seed             int     `json:"seed"`
+	Task             string `json:"task"`
+	TrainData        string `json:"train_data"`
+	TrainFingerprint string `json:"train_fingerprint"`
+	TrainSize        int    `json:"train_size"`
+	ModelConfigHash  string `json:"model_config_hash,omitempty"`
+	Subsets          int    `json:"subsets"`
+	// ModelsPerSubset is the number of models trained on each subset (0
+	// is read as 1, the folders made before it was recorded).
+	ModelsPerSubset int     `json:"models_per_subset,omitempty"`
+	Alpha           float64 `json:"alpha"`
+	Seed            int     `json:"seed"`
 	// Recipe is the task's training settings, as it names them.
 	Recipe map[string]float64 `json:"recipe"`
 }
 
 const settingsFile = "settings.json"
+
+// ModelID names one model: replica Replica of subset Subset.
+type ModelID struct{ Subset, Replica int }
+
+func (id ModelID) String() string {
+	if id.Replica == 0 {
+		return fmt.Sprintf("subset model %d", id.Subset)
+	}
+	return fmt.Sprintf("subset model %d (replica %d)", id.Subset, id.Replica)
+}
 
 // Dir is an open directory of subset models.
 type Dir struct {
@@ -79,10 +94,11 @@ type Dir struct {
 
 // Open opens the directory at path with settings s, making it (and
 // recording s) if it does not exist. An existing directory made with
-// other settings is refused, naming the first difference. More subsets
-// than recorded extend the directory (the first ones do not change); fewer
-// use its first s.Subsets.
+// other settings is refused, naming the first difference. More subsets or
+// models per subset than recorded extend the directory (the existing
+// models do not change); fewer use its first ones.
 func Open(path string, s Settings) (*Dir, error) {
+	s.ModelsPerSubset = max(s.ModelsPerSubset, 1)
 	subsets, err := lds.Subsets(s.TrainSize, s.Subsets, s.Alpha, uint64(s.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("subsets: %w", err)
@@ -107,8 +123,13 @@ func Open(path string, s Settings) (*Dir, error) {
 		if err := sameSettings(rec, s); err != nil {
 			return nil, fmt.Errorf("%s: the subset models there were trained with other settings: %w; use another lds.dir, or the recorded settings", path, err)
 		}
-		if s.Subsets > rec.Subsets {
-			if err := writeSettings(file, s); err != nil {
+		// The record holds the largest counts ever used: the models that
+		// exist, whatever this run uses.
+		grown := s
+		grown.Subsets = max(s.Subsets, rec.Subsets)
+		grown.ModelsPerSubset = max(s.ModelsPerSubset, rec.ModelsPerSubset, 1)
+		if grown.Subsets != rec.Subsets || grown.ModelsPerSubset != rec.ModelsPerSubset {
+			if err := writeSettings(file, grown); err != nil {
 				return nil, err
 			}
 		}
@@ -125,7 +146,7 @@ func writeSettings(file string, s Settings) error {
 }
 
 // sameSettings reports the first setting of want that differs from rec,
-// the number of subsets aside.
+// the numbers of subsets and of models per subset aside.
 func sameSettings(rec, want Settings) error {
 	diff := func(name string, a, b any) error {
 		return fmt.Errorf("%s is %v there, %v now", name, a, b)
@@ -160,45 +181,66 @@ func sameSettings(rec, want Settings) error {
 // Subsets returns the train rows of every subset, in order.
 func (d *Dir) Subsets() [][]int { return d.subsets }
 
-// ModelPath returns the checkpoint path of subset j's model.
-func (d *Dir) ModelPath(j int, ext string) string {
-	return filepath.Join(d.Path, fmt.Sprintf("subset_%05d%s", j, ext))
+// ModelsPerSubset returns the number of models of each subset.
+func (d *Dir) ModelsPerSubset() int { return d.Settings.ModelsPerSubset }
+
+// fileName is the file name, without extension, of a model and of its
+// cached outputs; replica 0 keeps the name of folders made before there
+// were several models per subset.
+func fileName(id ModelID) string {
+	if id.Replica == 0 {
+		return fmt.Sprintf("subset_%05d", id.Subset)
+	}
+	return fmt.Sprintf("subset_%05d_r%d", id.Subset, id.Replica)
 }
 
-// Seed returns the training seed of subset j's model.
-func (d *Dir) Seed(j int) uint64 { return uint64(d.Settings.Seed)*1_000_000 + uint64(j) }
+// ModelPath returns the checkpoint path of a model.
+func (d *Dir) ModelPath(id ModelID, ext string) string {
+	return filepath.Join(d.Path, fileName(id)+ext)
+}
 
-// Missing returns the subsets in [lo, hi) whose model is not trained yet.
-func (d *Dir) Missing(tr Trainer, lo, hi int) []int {
-	var out []int
+// Seed returns the training seed of a model. The replica's term, r·2⁴⁰,
+// keeps replicas apart from every other subset's models for seeds up to
+// 10⁶.
+func (d *Dir) Seed(id ModelID) uint64 {
+	return uint64(d.Settings.Seed)*1_000_000 + uint64(id.Subset) + uint64(id.Replica)<<40
+}
+
+// Missing returns the models of the subsets in [lo, hi) not trained yet,
+// by subset, then replica.
+func (d *Dir) Missing(tr Trainer, lo, hi int) []ModelID {
+	var out []ModelID
 	for j := lo; j < hi; j++ {
-		if _, err := os.Stat(d.ModelPath(j, tr.Ext())); err != nil {
-			out = append(out, j)
+		for r := range d.ModelsPerSubset() {
+			id := ModelID{j, r}
+			if _, err := os.Stat(d.ModelPath(id, tr.Ext())); err != nil {
+				out = append(out, id)
+			}
 		}
 	}
 	return out
 }
 
-// Train trains the models of the shard's subsets that do not exist yet
-// and returns how many it trained, with the trainer's warnings (each
-// naming its subset model). On cancellation it returns ctx.Err() with
-// every model it finished kept.
+// Train trains the models of the shard's subsets (all their replicas)
+// that do not exist yet and returns how many it trained, with the
+// trainer's warnings (each naming its model). On cancellation it returns
+// ctx.Err() with every model it finished kept.
 func (d *Dir) Train(ctx context.Context, tr Trainer, shard featurize.Shard, prog progress.Func) (int, []string, error) {
 	lo, hi := shard.Range(len(d.subsets))
 	missing := d.Missing(tr, lo, hi)
 	add := prog.Start("train subset models", "models", len(missing))
 	var warnings []string
-	for n, j := range missing {
+	for n, id := range missing {
 		if err := ctx.Err(); err != nil {
 			return n, warnings, err
 		}
-		path := d.ModelPath(j, tr.Ext())
-		warning, err := tr.Train(ctx, d.subsets[j], d.Seed(j), path)
+		path := d.ModelPath(id, tr.Ext())
+		warning, err := tr.Train(ctx, d.subsets[id.Subset], d.Seed(id), path)
 		if err != nil {
-			return n, warnings, fmt.Errorf("subset model %d: %w", j, err)
+			return n, warnings, fmt.Errorf("%v: %w", id, err)
 		}
 		if warning != "" {
-			warnings = append(warnings, fmt.Sprintf("subset model %d: %s", j, warning))
+			warnings = append(warnings, fmt.Sprintf("%v: %s", id, warning))
 		}
 		add(1)
 	}
@@ -211,50 +253,71 @@ type outputsFile struct {
 	Outputs            []float64 `json:"outputs"`
 }
 
-// Outputs returns the M × T outputs (row j: subset model j) of every
-// model on the targets whose fingerprint is targetsFP and whose number is
-// t, computing and caching those not cached yet. Every model must exist.
+// Outputs returns the M × T outputs on the targets whose fingerprint is
+// targetsFP and whose number is t: row j is the mean over subset j's
+// models of their outputs, summed in float64. It computes and caches the
+// models' outputs not cached yet. Every model must exist.
 func (d *Dir) Outputs(ctx context.Context, tr Trainer, targetsFP string, t int, prog progress.Func) ([]float64, error) {
-	m := len(d.subsets)
+	m, reps := len(d.subsets), d.ModelsPerSubset()
 	if missing := d.Missing(tr, 0, m); len(missing) > 0 {
-		return nil, &MissingError{Dir: d.Path, Missing: missing, Total: m}
+		return nil, &MissingError{Dir: d.Path, Missing: missing, Total: m * reps}
 	}
 	cache := filepath.Join(d.Path, "outputs", safeName(targetsFP))
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, fmt.Errorf("subset model outputs: %w", err)
 	}
 	out := make([]float64, m*t)
-	add := prog.Start("evaluate subset models", "models", m)
+	add := prog.Start("evaluate subset models", "models", m*reps)
 	for j := range m {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		file := filepath.Join(cache, fmt.Sprintf("subset_%05d.json", j))
-		row, err := readOutputs(file, targetsFP, t)
-		if err != nil {
-			if row, err = tr.Outputs(ctx, d.ModelPath(j, tr.Ext())); err != nil {
-				return nil, fmt.Errorf("subset model %d: %w", j, err)
+		mean := out[j*t : (j+1)*t]
+		for r := range reps {
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
-			if len(row) != t {
-				return nil, fmt.Errorf("subset model %d: %d outputs for %d targets", j, len(row), t)
-			}
-			for i, v := range row {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					return nil, fmt.Errorf("subset model %d (%s): output on target %d is %v: the model diverged; lower lds.lr and use a new lds.dir (training is deterministic, so retraining it gives the same)", j, d.ModelPath(j, tr.Ext()), i, v)
-				}
-			}
-			raw, err := json.Marshal(outputsFile{TargetsFingerprint: targetsFP, Outputs: row})
+			row, err := d.modelOutputs(ctx, tr, ModelID{j, r}, cache, targetsFP, t)
 			if err != nil {
 				return nil, err
 			}
-			if err := atomicfile.WriteFile(file, raw, 0o644); err != nil {
-				return nil, fmt.Errorf("subset model outputs: %w", err)
+			for i, v := range row {
+				mean[i] += v
 			}
+			add(1)
 		}
-		copy(out[j*t:], row)
-		add(1)
+		for i := range mean {
+			mean[i] /= float64(reps)
+		}
 	}
 	return out, nil
+}
+
+// modelOutputs returns one model's outputs from the cache folder, or
+// computes, checks and caches them.
+func (d *Dir) modelOutputs(ctx context.Context, tr Trainer, id ModelID, cache, targetsFP string, t int) ([]float64, error) {
+	file := filepath.Join(cache, fileName(id)+".json")
+	if row, err := readOutputs(file, targetsFP, t); err == nil {
+		return row, nil
+	}
+	path := d.ModelPath(id, tr.Ext())
+	row, err := tr.Outputs(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", id, err)
+	}
+	if len(row) != t {
+		return nil, fmt.Errorf("%v: %d outputs for %d targets", id, len(row), t)
+	}
+	for i, v := range row {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%v (%s): output on target %d is %v: the model diverged; lower lds.lr and use a new lds.dir (training is deterministic, so retraining it gives the same)", id, path, i, v)
+		}
+	}
+	raw, err := json.Marshal(outputsFile{TargetsFingerprint: targetsFP, Outputs: row})
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(file, raw, 0o644); err != nil {
+		return nil, fmt.Errorf("subset model outputs: %w", err)
+	}
+	return row, nil
 }
 
 // readOutputs reads a cached outputs file, which must be for the targets
@@ -294,10 +357,10 @@ func safeName(fp string) string {
 // MissingError is returned by Outputs while some models are not trained.
 type MissingError struct {
 	Dir     string
-	Missing []int
-	Total   int
+	Missing []ModelID
+	Total   int // models, every replica counted
 }
 
 func (e *MissingError) Error() string {
-	return fmt.Sprintf("%s: %d of %d subset models are not trained yet (first: %d): run `trak eval lds` without --shard, or finish every shard", e.Dir, len(e.Missing), e.Total, e.Missing[0])
+	return fmt.Sprintf("%s: %d of %d subset models are not trained yet (first: %v): run `trak eval lds` without --shard, or finish every shard", e.Dir, len(e.Missing), e.Total, e.Missing[0])
 }

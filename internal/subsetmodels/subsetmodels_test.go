@@ -13,8 +13,9 @@ import (
 )
 
 // sumTrainer "trains" a model by writing the sum of its rows and its seed,
-// and "evaluates" it as that sum plus the target index: enough to tell
-// which subset and seed a file came from, and how often each method ran.
+// and "evaluates" it as that sum plus the target index plus the seed's
+// replica term (seed >> 40): enough to tell which subset and replica a
+// file came from, and how often each method ran.
 type sumTrainer struct {
 	targets         int
 	trains, outputs int
@@ -48,7 +49,7 @@ func (s *sumTrainer) Outputs(_ context.Context, path string) ([]float64, error) 
 	}
 	out := make([]float64, s.targets)
 	for t := range out {
-		out[t] = float64(sum + t)
+		out[t] = float64(sum+t) + float64(seed>>40)
 	}
 	return out, nil
 }
@@ -76,7 +77,7 @@ func TestTrainResumeExtendAndCache(t *testing.T) {
 	if len(warnings) != 1 || warnings[0] != "subset model 3: odd seed" {
 		t.Errorf("warnings %q, want the one of subset model 3", warnings)
 	}
-	if got := d.Missing(tr, 0, 4); len(got) != 2 || got[0] != 0 || got[1] != 1 {
+	if got := d.Missing(tr, 0, 4); len(got) != 2 || got[0] != (ModelID{0, 0}) || got[1] != (ModelID{1, 0}) {
 		t.Errorf("missing after shard 1/2: %v, want [0 1]", got)
 	}
 	if n, _, _ := d.Train(ctx, tr, featurize.Shard{Index: 0, Count: 1}, nil); n != 2 {
@@ -156,5 +157,83 @@ func TestOpenRefusesOtherSettings(t *testing.T) {
 	}
 	if _, err := Open(dir, settings(4)); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("corrupt settings.json: %v", err)
+	}
+}
+
+// TestModelsPerSubset checks that a subset's output is the mean of its
+// models' (replicas with distinct seeds), that raising models_per_subset
+// trains only the new replicas and records the larger count, and that a
+// lower count uses the first replicas without forgetting the others.
+func TestModelsPerSubset(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lds")
+	ctx := context.Background()
+	tr := &sumTrainer{targets: 2}
+	d1, err := Open(dir, settings(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := d1.Train(ctx, tr, featurize.Shard{}, nil); err != nil || n != 4 {
+		t.Fatalf("1 model per subset: trained %d (%v), want 4", n, err)
+	}
+	s3 := settings(4)
+	s3.ModelsPerSubset = 3
+	d3, err := Open(dir, s3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d3.Missing(tr, 2, 3); fmt.Sprint(got) != "[subset model 2 (replica 1) subset model 2 (replica 2)]" {
+		t.Errorf("missing of subset 2: %v", got)
+	}
+	// Shard 1/2 is subsets 2 and 3, every replica not trained yet.
+	if n, _, err := d3.Train(ctx, tr, featurize.Shard{Index: 1, Count: 2}, nil); err != nil || n != 4 {
+		t.Fatalf("shard 1/2 with 3 models per subset: trained %d (%v), want 4", n, err)
+	}
+	if n, _, err := d3.Train(ctx, tr, featurize.Shard{}, nil); err != nil || n != 4 {
+		t.Fatalf("the rest: trained %d (%v), want 4", n, err)
+	}
+	seeds := map[uint64]bool{}
+	for j := range 4 {
+		for r := range 3 {
+			seeds[d3.Seed(ModelID{j, r})] = true
+		}
+	}
+	if len(seeds) != 12 {
+		t.Errorf("%d distinct seeds for 12 models", len(seeds))
+	}
+	out, err := d3.Outputs(ctx, tr, "targets", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, sub := range d3.Subsets() {
+		sum := 0
+		for _, r := range sub {
+			sum += r
+		}
+		// Replica terms 0, 1, 2: mean 1. Exact in float64.
+		for i := range 2 {
+			if want := float64(sum+i) + 1; out[j*2+i] != want {
+				t.Errorf("subset %d target %d: %v, want the replicas' mean %v", j, i, out[j*2+i], want)
+			}
+		}
+	}
+	// One model per subset again: replica 0 alone, and the record keeps 3.
+	d1, err = Open(dir, settings(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = d1.Outputs(ctx, tr, "targets", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, r := range d1.Subsets()[0] {
+		sum += r
+	}
+	if out[0] != float64(sum) {
+		t.Errorf("1 model per subset after 3: %v, want replica 0's %d", out[0], sum)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, settingsFile))
+	if err != nil || !strings.Contains(string(raw), `"models_per_subset": 3`) {
+		t.Errorf("settings.json after using fewer models: %s (%v), want models_per_subset 3 kept", raw, err)
 	}
 }

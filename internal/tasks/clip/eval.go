@@ -82,7 +82,7 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	}
 	settings := subsetmodels.Settings{
 		Task: "clip", TrainData: st.Meta.TrainData, TrainFingerprint: st.Meta.TrainFingerprint, TrainSize: trainDS.Len(),
-		ModelConfigHash: cfg.Hash(), Subsets: c.LDS.Subsets, Alpha: c.LDS.Alpha, Seed: c.LDS.Seed,
+		ModelConfigHash: cfg.Hash(), Subsets: c.LDS.Subsets, ModelsPerSubset: c.LDS.ModelsPerSubset, Alpha: c.LDS.Alpha, Seed: c.LDS.Seed,
 		Recipe: map[string]float64{
 			"epochs": float64(c.LDS.Epochs), "batch_size": float64(c.LDS.BatchSize), "lr": c.LDS.LR,
 			"weight_decay": c.LDS.WeightDecay, "warmup": float64(c.LDS.Warmup), "grad_clip_norm": c.LDS.ClipNorm,

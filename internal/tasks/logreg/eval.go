@@ -42,7 +42,7 @@ func (Task) SubsetTrainer(c config.Config, _ backend.Backend, st *store.Store, e
 	tr := &trainer{train: train, targets: targets, opt: model.TrainOptions{Classes: classes, Epochs: c.LDS.Epochs, LR: c.LDS.LR, L2: c.LDS.WeightDecay}}
 	s := subsetmodels.Settings{
 		Task: "logreg", TrainData: st.Meta.TrainData, TrainFingerprint: train.Fingerprint, TrainSize: train.N,
-		ModelConfigHash: st.Meta.ModelConfigHash, Subsets: c.LDS.Subsets, Alpha: c.LDS.Alpha, Seed: c.LDS.Seed,
+		ModelConfigHash: st.Meta.ModelConfigHash, Subsets: c.LDS.Subsets, ModelsPerSubset: c.LDS.ModelsPerSubset, Alpha: c.LDS.Alpha, Seed: c.LDS.Seed,
 		Recipe: map[string]float64{"epochs": float64(c.LDS.Epochs), "lr": c.LDS.LR, "weight_decay": c.LDS.WeightDecay, "classes": float64(classes)},
 	}
 	return tr, s, nil
