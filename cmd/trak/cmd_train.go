@@ -122,6 +122,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	data.CacheInputs(cliptask.TrainInputCache)
 	good := data.DS.Good()
 	if len(good) < opts.Opt.BatchSize {
 		return fmt.Errorf("%s has %d usable pairs, fewer than --batch-size %d", opts.Data, len(good), opts.Opt.BatchSize)

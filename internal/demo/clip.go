@@ -116,6 +116,7 @@ func (sc *clipScenario) writeData(dir string, w io.Writer) (string, string, erro
 	if sc.data, err = setup.OpenData(dataset.Spec{Path: trainCSV}, sc.cfg); err != nil {
 		return "", "", err
 	}
+	sc.data.CacheInputs(cliptask.TrainInputCache) // every checkpoint trains on the same rows
 	sc.targets = targetCSV
 	return trainCSV, targetCSV, nil
 }

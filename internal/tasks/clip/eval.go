@@ -70,6 +70,9 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	if err != nil {
 		return nil, none, err
 	}
+	// Every subset model trains on and embeds the same rows: decode them once.
+	trainData.CacheInputs(TrainInputCache)
+	targetData.CacheInputs(TrainInputCache / 8)
 	table, err := st.Table(ids[0], cfg.EmbedDim)
 	if err != nil {
 		return nil, none, err

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/trak-dev/trak/internal/backend"
 	clipmodel "github.com/trak-dev/trak/internal/clip"
@@ -32,16 +33,67 @@ type Data struct {
 	Transform imageprep.Transform
 	MaxPixels int64
 	Workers   int
+
+	cache *inputCache // nil: every Load decodes
 }
 
-// Load reads, decodes and tokenizes rows in parallel. It returns the batch
-// of the rows that could be used and, for the others, why not.
+// input is one row's model input: its preprocessed image and its tokens.
+type input struct {
+	image  []float32
+	tokens []int32
+}
+
+// inputCache keeps rows' inputs after their first decode. Training reads
+// every row once per epoch, and for a small model decoding is a large part
+// of an epoch: `trak train` of the small preset on the 745 Tux Paint
+// photos, 3 epochs, took 13.7 s without the cache and 10.6 s with it.
+type inputCache struct {
+	mu           sync.Mutex
+	rows         map[int]input
+	bytes, limit int64
+}
+
+// TrainInputCache is the input cache (CacheInputs) of the commands that
+// train: trak train, the demo and eval lds's subset models. At the small
+// preset's 32-pixel images it holds ~85,000 rows; at ViT-B-32's 224 pixels
+// ~1,700, so larger train sets decode their other rows every epoch.
+const TrainInputCache = 1 << 30
+
+// CacheInputs makes Load keep the inputs of the rows it decodes, up to
+// limit bytes (rows past it are decoded each time). Preprocessing is
+// deterministic, so a cached row is the row Load would decode again.
+func (d *Data) CacheInputs(limit int64) {
+	d.cache = &inputCache{rows: map[int]input{}, limit: limit}
+}
+
+func (c *inputCache) get(row int) (input, bool) {
+	if c == nil {
+		return input{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.rows[row]
+	return in, ok
+}
+
+func (c *inputCache) put(row int, in input) {
+	if c == nil {
+		return
+	}
+	size := int64(4 * (len(in.image) + len(in.tokens)))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bytes+size <= c.limit {
+		c.rows[row] = in
+		c.bytes += size
+	}
+}
+
+// Load reads, decodes and tokenizes rows in parallel (rows in the input
+// cache are taken from it). It returns the batch of the rows that could be
+// used, in the order of rows, and, for the others, why not.
 func (d *Data) Load(ctx context.Context, rows []int) (clipmodel.Batch, map[int]error) {
 	s, ctxLen := d.Transform.Size, d.Cfg.Text.ContextLength
-	type input struct {
-		image  []float32
-		tokens []int32
-	}
 	prepare := func(row int, data []byte, caption string) (input, error) {
 		ref, _ := d.DS.Describe(row)
 		img, err := imageprep.Decode(bytes.NewReader(data), ref, d.Transform.DecodeOptions(d.MaxPixels))
@@ -55,11 +107,23 @@ func (d *Data) Load(ctx context.Context, rows []int) (clipmodel.Batch, map[int]e
 		return in, nil
 	}
 	bad := map[int]error{}
-	batch := clipmodel.Batch{}
+	inputs := make(map[int]input, len(rows))
+	var decode []int
+	for _, row := range rows {
+		if in, ok := d.cache.get(row); ok {
+			inputs[row] = in
+		} else {
+			decode = append(decode, row)
+		}
+	}
 	delivered := 0
-	for item, err := range dataset.Stream(ctx, d.DS, rows, d.Workers, 0, prepare) {
+	stream := dataset.Stream(ctx, d.DS, decode, d.Workers, 0, prepare)
+	if len(decode) == 0 { // Stream reads every row when given none
+		stream = func(func(dataset.Item[input], error) bool) {}
+	}
+	for item, err := range stream {
 		if err != nil { // cancelled: the rows not delivered cannot be used
-			for _, row := range rows[delivered:] {
+			for _, row := range decode[delivered:] {
 				bad[row] = err
 			}
 			break
@@ -69,8 +133,17 @@ func (d *Data) Load(ctx context.Context, rows []int) (clipmodel.Batch, map[int]e
 			bad[item.Row] = item.Err
 			continue
 		}
-		batch.Images = append(batch.Images, item.Value.image...)
-		batch.Tokens = append(batch.Tokens, item.Value.tokens...)
+		inputs[item.Row] = item.Value
+		d.cache.put(item.Row, item.Value)
+	}
+	batch := clipmodel.Batch{}
+	for _, row := range rows {
+		in, ok := inputs[row]
+		if !ok {
+			continue
+		}
+		batch.Images = append(batch.Images, in.image...)
+		batch.Tokens = append(batch.Tokens, in.tokens...)
 		batch.N++
 	}
 	return batch, bad
