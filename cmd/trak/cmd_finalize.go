@@ -33,15 +33,19 @@ func newCmdFinalize(io *IOStreams, runF func(context.Context, *FinalizeOptions) 
 			(XXᵀ + λI)⁻¹ X, an N × N system, so exact gradients (projector none) work on
 			small models.
 
-			λ is the lambda key. With λ = 0 and a singular system, finalize stops with
-			an error that suggests a value. A checkpoint already finalized with the same
-			λ is skipped, unless its features.npy is missing or damaged or its train
-			features changed since: it is then finalized again. Scores made before λ
-			changed are refused by trak top until trak score runs again.
+			By default λ is lambda_rel (0.01) times the mean non-zero eigenvalue of the
+			checkpoint's Gram matrix XᵀX, so it scales with the features; setting lambda
+			uses that absolute value instead. λ > 0 matters most when k ≥ N, where
+			λ = 0 makes the scores fit noise. A singular system stops finalize with an
+			error that suggests a value. A checkpoint already finalized with the same
+			settings is skipped, unless its features.npy is missing or damaged or its
+			train features changed since: it is then finalized again. Scores made before
+			λ changed are refused by trak top until trak score runs again.
 		`),
 		Example: examples(`
 			$ trak finalize --config run.yaml
 			$ trak finalize --save-dir store --lambda 1e-3 --model-id 0 --model-id 2
+			$ trak finalize --save-dir store --lambda-rel 0.1
 		`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,7 +63,7 @@ func newCmdFinalize(io *IOStreams, runF func(context.Context, *FinalizeOptions) 
 			return finalizeRun(cmd.Context(), opts)
 		},
 	}
-	kf = bindKeyFlags(cmd, "save_dir", "lambda")
+	kf = bindKeyFlags(cmd, "save_dir", "lambda", "lambda_rel")
 	cmd.Flags().IntSliceVar(&opts.ModelIDs, "model-id", nil, "Finalize only these model `ids` (repeatable; default all)")
 	return cmd
 }
@@ -89,15 +93,21 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 	}
 	// Finalize is linear algebra on the stored features: no model, no
 	// backend.
-	lambda := opts.Config.Lambda
+	ridge := score.Ridge{Lambda: opts.Config.Lambda, Rel: opts.Config.LambdaRel}
+	used := func(o score.FinalizeOutcome) string {
+		if ridge.Rel == 0 {
+			return ridge.String()
+		}
+		return fmt.Sprintf("lambda %.3g from %v", o.Lambda, ridge)
+	}
 	_, err = pipeline.Finalize(ctx, st, ids, opts.IO.settings(opts.Config, nil), func(id int, o score.FinalizeOutcome) {
 		switch {
 		case o.Reused:
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with lambda %g\n", id, lambda)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: already finalized with %s\n", id, used(o))
 		case o.Redone != "":
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized again (%s form, lambda %g): %s\n", id, o.Form, lambda, o.Redone)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized again (%s form, %s): %s\n", id, o.Form, used(o), o.Redone)
 		default:
-			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, lambda %g)\n", id, o.Form, lambda)
+			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, %s)\n", id, o.Form, used(o))
 		}
 	})
 	return err

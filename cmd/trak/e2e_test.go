@@ -326,7 +326,9 @@ func gradient(m *logreg.Model, x []float64, y int) ([]float64, float64) {
 // bruteScores computes the TRAK scores from docs/math.md's formulas in float64:
 // X_m = rows Pᵀ∇f, K_m = X_m (X_mᵀX_m + λI)⁻¹ (through an explicit solve of
 // the normal equations), score = mean_m K_m g_m(t) · mean_m Q_m.
-func bruteScores(f *fixture, project func(m int, g []float64) []float64, lambda float64) *mat.Dense {
+// bruteScores computes the scores by dense formulas in float64: per model,
+// λ = lambda + rel·trace(XᵀX)/min(N, k) (finalize's ridge).
+func bruteScores(f *fixture, project func(m int, g []float64) []float64, lambda, rel float64) *mat.Dense {
 	n, tn := f.train.N, f.targets.N
 	sum := mat.NewDense(n, tn, nil)
 	qbar := make([]float64, n)
@@ -349,6 +351,16 @@ func bruteScores(f *fixture, project func(m int, g []float64) []float64, lambda 
 		g := mat.NewDense(tn, k, nil)
 		for j, r := range grows {
 			g.SetRow(j, r)
+		}
+		lambda := lambda
+		if rel != 0 {
+			var trace float64
+			for _, r := range xrows {
+				for _, v := range r {
+					trace += v * v
+				}
+			}
+			lambda += rel * trace / float64(min(n, k))
 		}
 		// K Gᵀ = X (XᵀX + λI)⁻¹ Gᵀ, or (XXᵀ + λI)⁻¹ X Gᵀ when k > N, where
 		// XᵀX is singular and only the second form exists for λ = 0.
@@ -436,7 +448,7 @@ func featurizeAll(t *testing.T, f *fixture, cfg string, extra ...string) {
 // takes the dual N × N form with λ = 0, and compares with brute force.
 func TestExactScoresDual(t *testing.T) {
 	f := newFixture(t, 40, 6, 20, 3, 2) // p = 3·21 = 63 > N = 40
-	cfg := f.writeConfig(t, "projector:\n  type: none\n")
+	cfg := f.writeConfig(t, "projector:\n  type: none\nlambda: 0\n")
 	featurizeAll(t, f, cfg)
 	mustTrak(t, f.dir, "finalize", "--config", cfg)
 	mustTrak(t, f.dir, "score", "--config", cfg)
@@ -444,7 +456,7 @@ func TestExactScoresDual(t *testing.T) {
 	if shape[0] != 40 || shape[1] != 6 {
 		t.Fatalf("scores shape %v, want [40 6]", shape)
 	}
-	want := bruteScores(f, func(_ int, g []float64) []float64 { return g }, 0)
+	want := bruteScores(f, func(_ int, g []float64) []float64 { return g }, 0, 0)
 	// Gradients are stored in float32 (relative rounding 6e-8) and the dual
 	// system's condition number here is below 1e3, so the float32 features
 	// carry ~1e-4 relative error into the scores at most.
@@ -453,6 +465,14 @@ func TestExactScoresDual(t *testing.T) {
 	if err != nil || !bytes.Contains(meta, []byte(`"finalize_form": "dual"`)) {
 		t.Errorf("model 0 was not finalized in the dual form: %s", meta)
 	}
+
+	// The default ridge, lambda_rel 0.01: λ = 0.01·trace(XXᵀ)/N per model.
+	// The system is better conditioned, so the same tolerance holds.
+	def := f.writeConfig(t, "projector:\n  type: none\n")
+	mustTrak(t, f.dir, "finalize", "--config", def)
+	mustTrak(t, f.dir, "score", "--config", def)
+	got, _ = readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
+	compareScores(t, got, bruteScores(f, func(_ int, g []float64) []float64 { return g }, 0, 0.01), 1e-3)
 }
 
 // TestProjectedScoresPrimal uses the Rademacher projection with k < N, so
@@ -483,7 +503,7 @@ func TestProjectedScoresPrimal(t *testing.T) {
 		}
 		return out
 	}
-	want := bruteScores(f, project, lambda)
+	want := bruteScores(f, project, lambda, 0)
 	// float32 features and float32 block partial sums: ~1e-6 relative per
 	// feature; the primal system with λ = 0.5 against eigenvalues up to ~1e4
 	// amplifies that to well under 1e-3 of the largest score.
@@ -730,7 +750,7 @@ func TestErrors(t *testing.T) {
 	t.Run("singular", func(t *testing.T) {
 		// p = 3·5 = 15 parameters but rank ≤ 2·5 = 10: XᵀX (k = 8 ≤ N) can be
 		// fine, but exact gradients (k = 15) make it singular with λ = 0.
-		exact := writeFile(t, f.dir, "exact.yaml", "save_dir: exact\ntask: logreg\ntrain_data: train.csv\nprojector:\n  type: none\n")
+		exact := writeFile(t, f.dir, "exact.yaml", "save_dir: exact\ntask: logreg\ntrain_data: train.csv\nprojector:\n  type: none\nlambda: 0\n")
 		mustTrak(t, f.dir, "featurize", "--config", exact, "--checkpoint", "ckpt0.npy")
 		_, errOut, code := trak(t, f.dir, "finalize", "--config", exact)
 		if code != 1 || !strings.Contains(errOut, "lambda") || !strings.Contains(errOut, "singular") {

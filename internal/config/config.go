@@ -33,13 +33,16 @@ import (
 // Config is the merged configuration of one command run. See Keys for the
 // meaning of each field.
 type Config struct {
-	SaveDir        string
-	Task           string
-	TrainData      string
-	Checkpoint     string
-	ModelID        int
-	Projector      Projector
-	Lambda         float64
+	SaveDir    string
+	Task       string
+	TrainData  string
+	Checkpoint string
+	ModelID    int
+	Projector  Projector
+	Lambda     float64
+	// LambdaRel is the ridge term relative to the features' scale (key
+	// lambda_rel); zero when lambda was set and lambda_rel was not.
+	LambdaRel      float64
 	FeaturesDType  string
 	OnBadExample   string
 	BatchSize      int
@@ -205,6 +208,7 @@ func Load(src Sources) (Config, error) {
 		}
 	}
 	number("lambda", &c.Lambda)
+	number("lambda_rel", &c.LambdaRel)
 	str("lds.dir", &c.LDS.Dir)
 	integer("lds.subsets", &c.LDS.Subsets)
 	integer("lds.models_per_subset", &c.LDS.ModelsPerSubset)
@@ -249,6 +253,11 @@ func Load(src Sources) (Config, error) {
 	}
 	// The default s is at most k (a small sjlt projection has all its
 	// columns non-zero); a chosen s is checked against k instead.
+	// A λ the user chose is the whole ridge term, unless they also chose
+	// lambda_rel (which validate refuses).
+	if c.Set["lambda"] && !c.Set["lambda_rel"] {
+		c.LambdaRel = 0
+	}
 	if !c.Set["projector.s"] && c.Projector.Dim >= 1 {
 		c.Projector.S = min(c.Projector.S, c.Projector.Dim)
 	}
@@ -281,6 +290,12 @@ func (c Config) validate(source func(string) string, tasks []string) error {
 	}
 	if c.Lambda < 0 || c.Lambda != c.Lambda {
 		bad("lambda", "must be a number ≥ 0, got %v", c.Lambda)
+	}
+	if !(c.LambdaRel >= 0) || math.IsInf(c.LambdaRel, 0) {
+		bad("lambda_rel", "must be a number ≥ 0, got %v", c.LambdaRel)
+	}
+	if c.Set["lambda"] && c.Set["lambda_rel"] && c.Lambda != 0 && c.LambdaRel != 0 {
+		bad("lambda_rel", "is set together with lambda: set one (lambda is an absolute ridge term, lambda_rel one relative to the features' scale)")
 	}
 	switch c.FeaturesDType {
 	case "float32", "float16":
@@ -489,6 +504,7 @@ func (c Config) YAML() string {
 	fmt.Fprintf(&b, "model_id: %d\n", c.ModelID)
 	fmt.Fprintf(&b, "projector:\n  type: %s\n  dim: %d\n  s: %d\n  seed: %d\n", q(c.Projector.Type), c.Projector.Dim, c.Projector.S, c.Projector.Seed)
 	fmt.Fprintf(&b, "lambda: %g\n", c.Lambda)
+	fmt.Fprintf(&b, "lambda_rel: %g\n", c.LambdaRel)
 	fmt.Fprintf(&b, "features_dtype: %s\n", q(c.FeaturesDType))
 	fmt.Fprintf(&b, "on_bad_example: %s\n", q(c.OnBadExample))
 	fmt.Fprintf(&b, "batch_size: %d\n", c.BatchSize)

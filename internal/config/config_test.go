@@ -94,6 +94,8 @@ func TestErrors(t *testing.T) {
 		{name: "s above k", file: "projector:\n  type: sjlt\n  dim: 8\n", env: map[string]string{"TRAK_PROJECTOR_S": "9"}, want: []string{"projector.s (from environment variable TRAK_PROJECTOR_S)", "at most projector.dim = 8, got 9"}},
 		{name: "s fractional", file: "projector:\n  s: 1.5\n", want: []string{"projector.s", "want an integer"}},
 		{name: "negative lambda", file: "lambda: -1\n", want: []string{"lambda", "≥ 0"}},
+		{name: "negative lambda_rel", file: "lambda_rel: -0.1\n", want: []string{"lambda_rel", "≥ 0"}},
+		{name: "lambda and lambda_rel", file: "lambda: 0.5\nlambda_rel: 0.1\n", want: []string{"lambda_rel", "set one"}},
 		{name: "bad dtype", file: "features_dtype: int8\n", want: []string{"features_dtype", "float32 or float16"}},
 		{name: "bad exp", file: "exp: ../x\n", want: []string{"exp", "letters, digits"}},
 		{name: "yaml syntax", file: "a: [\n", want: []string{"parse config"}},
@@ -150,6 +152,41 @@ func TestProjectorS(t *testing.T) {
 			}
 			if c.Projector.S != tc.want {
 				t.Errorf("projector.s = %d, want %d", c.Projector.S, tc.want)
+			}
+		})
+	}
+}
+
+// The ridge terms: lambda_rel by default; a lambda that is set replaces
+// it; lambda_rel may be set alone or with lambda 0.
+func TestLambdaRel(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		file     string
+		env      map[string]string
+		lam, rel float64
+	}{
+		{"default", "", nil, 0, 0.01},
+		{"lambda set", "lambda: 0.5\n", nil, 0.5, 0},
+		{"lambda 0 set", "lambda: 0\n", nil, 0, 0},
+		{"lambda from env", "", map[string]string{"TRAK_LAMBDA": "2"}, 2, 0},
+		{"lambda_rel set", "lambda_rel: 0.1\n", nil, 0, 0.1},
+		{"both, lambda 0", "lambda: 0\nlambda_rel: 0.1\n", nil, 0, 0.1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			src := Sources{}
+			if tc.file != "" {
+				src.File = writeConfig(t, tc.file)
+			}
+			c, err := Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Lambda != tc.lam || c.LambdaRel != tc.rel {
+				t.Errorf("lambda %g, lambda_rel %g; want %g, %g", c.Lambda, c.LambdaRel, tc.lam, tc.rel)
 			}
 		})
 	}

@@ -100,7 +100,8 @@ func writeTrainNames(t tasks.Task, c config.Config, cols map[string]string) erro
 	return store.WriteRowNames(path, columns, st.Meta.TrainSize, describe)
 }
 
-// Finalize computes K = X (XᵀX + λI)⁻¹, λ = s.Config.Lambda, for each model
+// Finalize computes K = X (XᵀX + λI)⁻¹, λ chosen by the config's lambda and
+// lambda_rel (score.Ridge), for each model
 // of ids in turn, calling done (when not nil) as each one finishes, so that
 // a command can say so while the next one runs. It returns the outcomes of
 // the models it finished, in the order of ids, also when a later one fails.
@@ -110,7 +111,7 @@ func Finalize(ctx context.Context, st *store.Store, ids []int, s Settings, done 
 	}
 	var outcomes []score.FinalizeOutcome
 	for _, id := range ids {
-		o, err := score.FinalizeModelOutcome(ctx, st, id, s.Config.Lambda, s.Progress)
+		o, err := score.FinalizeModelOutcome(ctx, st, id, score.Ridge{Lambda: s.Config.Lambda, Rel: s.Config.LambdaRel}, s.Progress)
 		if err != nil {
 			return outcomes, err
 		}

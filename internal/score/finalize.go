@@ -58,6 +58,12 @@ type FinalizeOptions struct {
 	// Lambda is the ridge term λ ≥ 0 added to the diagonal of XᵀX (or
 	// XXᵀ); the config key `lambda`.
 	Lambda float64
+	// LambdaRel adds LambdaRel times the mean non-zero eigenvalue of the
+	// Gram matrix, trace(XᵀX)/min(N, k), to λ: a ridge term that scales
+	// with the features (the config key `lambda_rel`). The two forms'
+	// Gram matrices share their non-zero eigenvalues, so it means the same
+	// whichever form is chosen.
+	LambdaRel float64
 
 	// BlockRows is the number of rows of X the primal form reads at a
 	// time; its buffer holds BlockRows·k values. Zero picks a block of
@@ -152,35 +158,52 @@ func maxCond(n int) float64 {
 // BlockWriter, O(N² + N·k) otherwise. Both factorise in float64 with Cholesky
 // and never form an inverse.
 //
-// Finalize returns a *SingularError, before writing any row, when the system
-// is singular or too badly conditioned for float64 (see SingularError). It
-// returns an error if X is empty, has a non-finite entry, or λ is negative or
-// not finite, and passes on errors from out.
-func Finalize(x Matrix, out RowWriter, opt FinalizeOptions) (Form, error) {
+// It returns the form and the λ it used (opt.Lambda plus the LambdaRel
+// term). Finalize returns a *SingularError, before writing any row, when
+// the system is singular or too badly conditioned for float64 (see
+// SingularError). It returns an error if X is empty, has a non-finite
+// entry, or λ or LambdaRel is negative or not finite, and passes on errors
+// from out.
+func Finalize(x Matrix, out RowWriter, opt FinalizeOptions) (Form, float64, error) {
 	n, k := x.Dims()
 	if n < 1 || k < 1 {
-		return 0, fmt.Errorf("train features X are %d×%d: need at least one row and one column", n, k)
+		return 0, 0, fmt.Errorf("train features X are %d×%d: need at least one row and one column", n, k)
 	}
 	if !(opt.Lambda >= 0) || math.IsInf(opt.Lambda, 1) {
-		return 0, fmt.Errorf("lambda must be a finite number ≥ 0, got %g", opt.Lambda)
+		return 0, 0, fmt.Errorf("lambda must be a finite number ≥ 0, got %g", opt.Lambda)
+	}
+	if !(opt.LambdaRel >= 0) || math.IsInf(opt.LambdaRel, 1) {
+		return 0, 0, fmt.Errorf("lambda_rel must be a finite number ≥ 0, got %g", opt.LambdaRel)
 	}
 	form := opt.form
 	if form == 0 {
 		form = ChooseForm(n, k)
 	}
-	var err error
+	var (
+		lambda float64
+		err    error
+	)
 	switch form {
 	case Primal:
-		err = finalizePrimal(x, out, n, k, opt)
+		lambda, err = finalizePrimal(x, out, n, k, opt)
 	case Dual:
-		err = finalizeDual(x, out, n, k, opt)
+		lambda, err = finalizeDual(x, out, n, k, opt)
 	default:
 		panic(fmt.Sprintf("score: unknown form %d", int(form)))
 	}
-	return form, err
+	return form, lambda, err
 }
 
-func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) error {
+// RidgeLambda returns λ = lambda + rel·trace/rank, rank = min(N, k): the
+// λ finalize adds to a Gram matrix of that trace.
+func RidgeLambda(lambda, rel, trace float64, rank int) float64 {
+	if rel == 0 {
+		return lambda
+	}
+	return lambda + rel*trace/float64(rank)
+}
+
+func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) (float64, error) {
 	b := opt.BlockRows
 	if b <= 0 {
 		b = max(1, defaultBlockElems/k)
@@ -194,14 +217,15 @@ func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) erro
 	for r0 := 0; r0 < n; r0 += b {
 		blk, err := readRows(x, r0, min(r0+b, n), k, buf)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		blas64.Syrk(blas.Trans, 1, blk, 1, gram)
 		p.step()
 	}
-	c, err := factorise(gram, opt.Lambda, Primal, min(n, k))
+	lambda := RidgeLambda(opt.Lambda, opt.LambdaRel, gramTrace(gram), min(n, k))
+	c, err := factorise(gram, lambda, Primal, min(n, k))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	p.step()
 
@@ -211,21 +235,21 @@ func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) erro
 		blk := blas64.General{Rows: r1 - r0, Cols: k, Stride: k, Data: buf[:(r1-r0)*k]}
 		if nb > 1 {
 			if blk, err = readRows(x, r0, r1, k, buf); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		c.solveRight(blk)
 		for i := r0; i < r1; i++ {
 			if err := out.SetRow(i, blk.Data[(i-r0)*k:(i-r0+1)*k]); err != nil {
-				return fmt.Errorf("write row %d of K: %w", i, err)
+				return 0, fmt.Errorf("write row %d of K: %w", i, err)
 			}
 		}
 		p.step()
 	}
-	return nil
+	return lambda, nil
 }
 
-func finalizeDual(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) error {
+func finalizeDual(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) (float64, error) {
 	bw, partial := out.(BlockWriter)
 	c := k
 	if partial && opt.BlockCols > 0 {
@@ -245,14 +269,15 @@ func finalizeDual(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) error 
 	for c0 := 0; c0 < k; c0 += c {
 		blk, err := readCols(x, c0, min(c0+c, k), buf, row)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		blas64.Syrk(blas.NoTrans, 1, blk, 1, gram)
 		p.step()
 	}
-	chol, err := factorise(gram, opt.Lambda, Dual, min(n, k))
+	lambda := RidgeLambda(opt.Lambda, opt.LambdaRel, gramTrace(gram), min(n, k))
+	chol, err := factorise(gram, lambda, Dual, min(n, k))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	p.step()
 
@@ -262,28 +287,28 @@ func finalizeDual(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) error 
 		chol.solveLeft(blk)
 		for i := range n {
 			if err := out.SetRow(i, buf[i*k:(i+1)*k]); err != nil {
-				return fmt.Errorf("write row %d of K: %w", i, err)
+				return 0, fmt.Errorf("write row %d of K: %w", i, err)
 			}
 		}
 		p.step()
-		return nil
+		return lambda, nil
 	}
 	for c0 := 0; c0 < k; c0 += c {
 		c1 := min(c0+c, k)
 		blk, err := readCols(x, c0, c1, buf, row)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		chol.solveLeft(blk)
 		w := c1 - c0
 		for i := range n {
 			if err := bw.SetBlock(i, c0, blk.Data[i*w:(i+1)*w]); err != nil {
-				return fmt.Errorf("write row %d, columns %d to %d of K: %w", i, c0, c1-1, err)
+				return 0, fmt.Errorf("write row %d, columns %d to %d of K: %w", i, c0, c1-1, err)
 			}
 		}
 		p.step()
 	}
-	return nil
+	return lambda, nil
 }
 
 // readRows reads rows r0, …, r1−1 of x (k columns) into buf and returns them
@@ -347,16 +372,23 @@ type cholesky struct {
 	d []float64
 }
 
+// gramTrace returns the trace of a Gram matrix: Σ‖x_i‖², the same for XᵀX
+// and XXᵀ.
+func gramTrace(a blas64.Symmetric) float64 {
+	var t float64
+	for j := range a.N {
+		t += a.Data[j*a.Stride+j]
+	}
+	return t
+}
+
 // factorise adds λ to the diagonal of the Gram matrix a (upper triangle),
 // factorises it in place and checks its condition. rank is min(N, k), the
 // number of non-zero eigenvalues XᵀX can have, used for SingularError's
 // suggestion.
 func factorise(a blas64.Symmetric, lambda float64, form Form, rank int) (*cholesky, error) {
 	n, s := a.N, a.Stride
-	var trace float64
-	for j := range n {
-		trace += a.Data[j*s+j]
-	}
+	trace := gramTrace(a)
 	singular := func(cond float64) error {
 		return &SingularError{
 			Form: form, Size: n, Lambda: lambda,

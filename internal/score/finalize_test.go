@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trak-dev/trak/internal/store"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -127,7 +128,7 @@ func TestFinalizeMatchesBruteForce(t *testing.T) {
 				if c.rowsOnly {
 					out = rowWriter{got}
 				}
-				form, err := Finalize(x, out, FinalizeOptions{
+				form, _, err := Finalize(x, out, FinalizeOptions{
 					Lambda: lambda, BlockRows: c.blockRows, BlockCols: c.blockCols, form: c.form,
 				})
 				if err != nil {
@@ -171,10 +172,10 @@ func TestFinalizeFormsAgree(t *testing.T) {
 		t.Run(fmt.Sprintf("N=%d,k=%d,lambda=%g", c.n, c.k, c.lambda), func(t *testing.T) {
 			x := randDense(rng, c.n, c.k)
 			p, d := NewDense(c.n, c.k), NewDense(c.n, c.k)
-			if _, err := Finalize(x, p, FinalizeOptions{Lambda: c.lambda, BlockRows: 7, form: Primal}); err != nil {
+			if _, _, err := Finalize(x, p, FinalizeOptions{Lambda: c.lambda, BlockRows: 7, form: Primal}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Finalize(x, d, FinalizeOptions{Lambda: c.lambda, BlockCols: 5, form: Dual}); err != nil {
+			if _, _, err := Finalize(x, d, FinalizeOptions{Lambda: c.lambda, BlockCols: 5, form: Dual}); err != nil {
 				t.Fatal(err)
 			}
 			cond := max(mat.Cond(gramSystem(x, c.lambda, Primal), 2), mat.Cond(gramSystem(x, c.lambda, Dual), 2))
@@ -205,7 +206,7 @@ func TestFinalizeScaleInvariant(t *testing.T) {
 			}
 			x := randDense(rng, n, k)
 			ref := NewDense(n, k)
-			if _, err := Finalize(x, ref, FinalizeOptions{}); err != nil {
+			if _, _, err := Finalize(x, ref, FinalizeOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			xs := NewDense(n, k)
@@ -222,7 +223,7 @@ func TestFinalizeScaleInvariant(t *testing.T) {
 				}
 			}
 			got := NewDense(n, k)
-			if _, err := Finalize(xs, got, FinalizeOptions{}); err != nil {
+			if _, _, err := Finalize(xs, got, FinalizeOptions{}); err != nil {
 				t.Fatalf("scaled X: %v", err)
 			}
 			// Compare each column (primal) or row (dual) relative to its
@@ -298,7 +299,7 @@ func TestFinalizeSingular(t *testing.T) {
 				c.edit(x)
 			}
 			var w countWriter
-			_, err := Finalize(x, &w, FinalizeOptions{BlockRows: 4, BlockCols: 4, form: c.form})
+			_, _, err := Finalize(x, &w, FinalizeOptions{BlockRows: 4, BlockCols: 4, form: c.form})
 			var se *SingularError
 			if !errors.As(err, &se) {
 				t.Fatalf("err = %v, want *SingularError", err)
@@ -324,7 +325,7 @@ func TestFinalizeSingular(t *testing.T) {
 			}
 
 			got := NewDense(c.n, c.k)
-			if _, err := Finalize(x, got, FinalizeOptions{Lambda: se.Suggest, BlockRows: 4, BlockCols: 4, form: c.form}); err != nil {
+			if _, _, err := Finalize(x, got, FinalizeOptions{Lambda: se.Suggest, BlockRows: 4, BlockCols: 4, form: c.form}); err != nil {
 				t.Fatalf("with the suggested lambda %g: %v", se.Suggest, err)
 			}
 			want, cond := bruteK(t, x, se.Suggest, c.wantForm)
@@ -371,7 +372,7 @@ func TestFinalizeConditionLimit(t *testing.T) {
 		t.Run(fmt.Sprintf("kappa=%g", kappa), func(t *testing.T) {
 			x := withCond(rng, n, k, kappa)
 			got := NewDense(n, k)
-			_, err := Finalize(x, got, FinalizeOptions{})
+			_, _, err := Finalize(x, got, FinalizeOptions{})
 			if kappa < maxCond(k) {
 				if err != nil {
 					t.Fatal(err)
@@ -399,7 +400,7 @@ func TestFinalizeConditionLimit(t *testing.T) {
 func TestFinalizeTinyLambdaStillSingular(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	x := randDense(rng, 5, 8)
-	_, err := Finalize(x, NewDense(5, 8), FinalizeOptions{Lambda: 1e-30, form: Primal})
+	_, _, err := Finalize(x, NewDense(5, 8), FinalizeOptions{Lambda: 1e-30, form: Primal})
 	var se *SingularError
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v, want *SingularError", err)
@@ -458,7 +459,7 @@ func TestFinalizeErrors(t *testing.T) {
 				r, k := c.x.Dims()
 				out = NewDense(r, k)
 			}
-			_, err := Finalize(c.x, out, c.opt)
+			_, _, err := Finalize(c.x, out, c.opt)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -493,7 +494,7 @@ func TestFinalizeProgress(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var calls [][2]int
 			c.opt.Progress = func(done, total int) { calls = append(calls, [2]int{done, total}) }
-			if _, err := Finalize(randDense(rng, c.n, c.k), NewDense(c.n, c.k), c.opt); err != nil {
+			if _, _, err := Finalize(randDense(rng, c.n, c.k), NewDense(c.n, c.k), c.opt); err != nil {
 				t.Fatal(err)
 			}
 			if len(calls) != c.wantTotal+1 {
@@ -560,10 +561,76 @@ func BenchmarkFinalize(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			x := randDense(rand.New(rand.NewPCG(1, 1)), c.n, c.k)
 			for b.Loop() {
-				if _, err := Finalize(x, c.out, FinalizeOptions{Lambda: 1e-3}); err != nil {
+				if _, _, err := Finalize(x, c.out, FinalizeOptions{Lambda: 1e-3}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// TestFinalizeLambdaRel checks that LambdaRel r adds r·trace(XᵀX)/min(N, k)
+// to λ, the trace summed by brute force, in both forms: the λ returned is
+// that value (to 1e-12 relative: the trace is summed in another order) and
+// K equals Finalize's with that absolute λ (to 1e-12 relative, as λ may
+// differ in its last bits).
+func TestFinalizeLambdaRel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, c := range []struct {
+		n, k        int
+		lambda, rel float64
+	}{
+		{n: 30, k: 12, rel: 0.01},
+		{n: 12, k: 30, rel: 0.01},
+		{n: 12, k: 30, lambda: 0.5, rel: 0.1},
+		{n: 20, k: 20, lambda: 0.25},
+	} {
+		t.Run(fmt.Sprintf("N=%d,k=%d,lambda=%g,rel=%g", c.n, c.k, c.lambda, c.rel), func(t *testing.T) {
+			x := randDense(rng, c.n, c.k)
+			var trace float64
+			for _, v := range x.Data {
+				trace += v * v
+			}
+			want := c.lambda + c.rel*trace/float64(min(c.n, c.k))
+			got := NewDense(c.n, c.k)
+			form, lambda, err := Finalize(x, got, FinalizeOptions{Lambda: c.lambda, LambdaRel: c.rel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if form != ChooseForm(c.n, c.k) || math.Abs(lambda-want) > 1e-12*want {
+				t.Fatalf("form %v, λ %v; want %v, %v", form, lambda, ChooseForm(c.n, c.k), want)
+			}
+			ref := NewDense(c.n, c.k)
+			if _, _, err := Finalize(x, ref, FinalizeOptions{Lambda: want}); err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(got, toMat(ref)); e > 1e-12 {
+				t.Errorf("K with lambda_rel vs with the same absolute λ: relative error %.3g", e)
+			}
+		})
+	}
+	if _, _, err := Finalize(randDense(rng, 3, 2), NewDense(3, 2), FinalizeOptions{LambdaRel: -1}); err == nil || !strings.Contains(err.Error(), "lambda_rel") {
+		t.Errorf("negative lambda_rel: %v", err)
+	}
+}
+
+func TestFinalizedWith(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		meta  store.ModelMeta
+		ridge Ridge
+		want  bool
+	}{
+		{"before lambda_rel, same λ", store.ModelMeta{FinalizeLambda: 0.5}, Ridge{Lambda: 0.5}, true},
+		{"before lambda_rel, now relative", store.ModelMeta{FinalizeLambda: 0.5}, Ridge{Rel: 0.01}, false},
+		{"before lambda_rel, λ 0", store.ModelMeta{}, Ridge{}, true},
+		{"relative, same", store.ModelMeta{FinalizeLambda: 0.43, FinalizeLambdaRel: 0.01}, Ridge{Rel: 0.01}, true},
+		{"relative, other", store.ModelMeta{FinalizeLambda: 0.43, FinalizeLambdaRel: 0.01}, Ridge{Rel: 0.1}, false},
+		{"relative, now absolute with the λ it gave", store.ModelMeta{FinalizeLambda: 0.43, FinalizeLambdaRel: 0.01}, Ridge{Lambda: 0.43}, false},
+		{"absolute", store.ModelMeta{FinalizeLambda: 2, FinalizeLambdaSetting: 2}, Ridge{Lambda: 2}, true},
+	} {
+		if got := finalizedWith(c.meta, c.ridge); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

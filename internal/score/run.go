@@ -19,17 +19,46 @@ import (
 // id from its train features and writes them to <id>/features.npy. The file
 // is written under a temporary name and renamed when complete, so an
 // interruption leaves either no features.npy or a complete one. It reuses
-// features.npy (skipped) only if the model was finalized with the same λ and
-// the file is still the one finalize wrote, from the train arrays as they
-// are now; see FinalizeModelOutcome.
-func FinalizeModel(ctx context.Context, st *store.Store, id int, lambda float64, prog report.Func) (form Form, skipped bool, err error) {
-	o, err := FinalizeModelOutcome(ctx, st, id, lambda, prog)
+// features.npy (skipped) only if the model was finalized with the same ridge
+// settings and the file is still the one finalize wrote, from the train
+// arrays as they are now; see FinalizeModelOutcome.
+func FinalizeModel(ctx context.Context, st *store.Store, id int, ridge Ridge, prog report.Func) (form Form, skipped bool, err error) {
+	o, err := FinalizeModelOutcome(ctx, st, id, ridge, prog)
 	return o.Form, o.Reused, err
+}
+
+// Ridge is how finalize chooses λ: the absolute Lambda plus Rel times the
+// mean non-zero eigenvalue of each model's Gram matrix (the config keys
+// `lambda` and `lambda_rel`; see FinalizeOptions).
+type Ridge struct{ Lambda, Rel float64 }
+
+// String describes the settings, as messages name them.
+func (r Ridge) String() string {
+	switch {
+	case r.Rel == 0:
+		return fmt.Sprintf("lambda %g", r.Lambda)
+	case r.Lambda == 0:
+		return fmt.Sprintf("lambda_rel %g", r.Rel)
+	}
+	return fmt.Sprintf("lambda %g + lambda_rel %g", r.Lambda, r.Rel)
+}
+
+// finalizedWith reports whether meta records a finalize with ridge's
+// settings. Stores made before lambda_rel recorded only the λ used, which
+// was then the setting.
+func finalizedWith(meta store.ModelMeta, ridge Ridge) bool {
+	if meta.FinalizeLambdaSetting == 0 && meta.FinalizeLambdaRel == 0 {
+		return ridge.Rel == 0 && meta.FinalizeLambda == ridge.Lambda
+	}
+	return meta.FinalizeLambdaSetting == ridge.Lambda && meta.FinalizeLambdaRel == ridge.Rel
 }
 
 // FinalizeOutcome is what FinalizeModelOutcome did.
 type FinalizeOutcome struct {
 	Form Form
+	// Lambda is the λ of features.npy: the one used, or the recorded one
+	// when Reused.
+	Lambda float64
 	// Reused is true when features.npy was kept as it was.
 	Reused bool
 	// Redone, when not empty, says why the features.npy of an earlier
@@ -46,13 +75,13 @@ type FinalizeOutcome struct {
 // match. A model finalized by an older trak, without stamps, is reused when
 // features.npy opens with the right shape and holds only finite values, and
 // its stamps are recorded then.
-func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda float64, prog report.Func) (FinalizeOutcome, error) {
+func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, ridge Ridge, prog report.Func) (FinalizeOutcome, error) {
 	meta, err := st.ModelMeta(id)
 	if err != nil {
 		return FinalizeOutcome{}, err
 	}
 	var out FinalizeOutcome
-	if meta.Finalized && meta.FinalizeLambda == lambda {
+	if meta.Finalized && finalizedWith(meta, ridge) {
 		why, err := reusable(st, id, meta)
 		if err != nil {
 			return FinalizeOutcome{}, err
@@ -64,7 +93,7 @@ func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda f
 					return FinalizeOutcome{}, err
 				}
 			}
-			return FinalizeOutcome{Form: f, Reused: true}, nil
+			return FinalizeOutcome{Form: f, Lambda: meta.FinalizeLambda, Reused: true}, nil
 		}
 		out.Redone = why
 	}
@@ -97,8 +126,8 @@ func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda f
 		return FinalizeOutcome{}, err
 	}
 	defer f.Close()
-	opt := FinalizeOptions{Lambda: lambda, Progress: stepProgress(prog, fmt.Sprintf("finalize model %d", id))}
-	form, err := Finalize(rows, &f32Writer{ctx: ctx, data: f.Float32s(), cols: k}, opt)
+	opt := FinalizeOptions{Lambda: ridge.Lambda, LambdaRel: ridge.Rel, Progress: stepProgress(prog, fmt.Sprintf("finalize model %d", id))}
+	form, lambda, err := Finalize(rows, &f32Writer{ctx: ctx, data: f.Float32s(), cols: k}, opt)
 	if err != nil {
 		var se *SingularError
 		var nf *NonFiniteError
@@ -118,7 +147,8 @@ func FinalizeModelOutcome(ctx context.Context, st *store.Store, id int, lambda f
 	meta.Finalized = true
 	meta.FinalizeForm = form.String()
 	meta.FinalizeLambda = lambda
-	out.Form = form
+	meta.FinalizeLambdaSetting, meta.FinalizeLambdaRel = ridge.Lambda, ridge.Rel
+	out.Form, out.Lambda = form, lambda
 	return out, recordStamps(st, id, &meta)
 }
 

@@ -30,7 +30,13 @@ type ModelMeta struct {
 	Featurized       bool    `json:"featurized"`
 	Finalized        bool    `json:"finalized"`
 	FinalizeForm     string  `json:"finalize_form,omitempty"`
-	FinalizeLambda   float64 `json:"finalize_lambda,omitempty"`
+	// FinalizeLambda is the λ features.npy was computed with;
+	// FinalizeLambdaSetting and FinalizeLambdaRel the settings that chose
+	// it (the keys lambda and lambda_rel; both absent in stores made
+	// before lambda_rel, where the λ was the setting).
+	FinalizeLambda        float64 `json:"finalize_lambda,omitempty"`
+	FinalizeLambdaSetting float64 `json:"finalize_lambda_setting,omitempty"`
+	FinalizeLambdaRel     float64 `json:"finalize_lambda_rel,omitempty"`
 	// Features is features.npy as finalize wrote it; Grads and OutToLoss
 	// are the train arrays it was computed from. Finalize reuses the file
 	// and score reads it only while all three still match.
