@@ -24,12 +24,12 @@ type ModelMeta struct {
 	// (<array>.json) repeats it: an array that does not carry it was not
 	// made in this directory for this checkpoint. Empty in stores made
 	// before it was recorded, whose arrays have no records.
-	ModelUID         string  `json:"model_uid,omitempty"`
-	Checkpoint       string  `json:"checkpoint"`
-	CheckpointSHA256 string  `json:"checkpoint_sha256"`
-	Featurized       bool    `json:"featurized"`
-	Finalized        bool    `json:"finalized"`
-	FinalizeForm     string  `json:"finalize_form,omitempty"`
+	ModelUID         string `json:"model_uid,omitempty"`
+	Checkpoint       string `json:"checkpoint"`
+	CheckpointSHA256 string `json:"checkpoint_sha256"`
+	Featurized       bool   `json:"featurized"`
+	Finalized        bool   `json:"finalized"`
+	FinalizeForm     string `json:"finalize_form,omitempty"`
 	// FinalizeLambda is the λ features.npy was computed with;
 	// FinalizeLambdaSetting and FinalizeLambdaRel the settings that chose
 	// it (the keys lambda and lambda_rel; both absent in stores made
