@@ -109,6 +109,9 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 		default:
 			fmt.Fprintf(opts.IO.ErrOut, "model %d: finalized (%s form, %s)\n", id, o.Form, used(o))
 		}
+		if o.Form == score.Dual && o.Lambda == 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "WARNING: model %d has more feature dimensions than train rows and lambda 0: its kernel fits the noise in the features, and trak's measurements found such scores near random; use the default lambda_rel (unset lambda) or lambda > 0\n", id)
+		}
 	})
 	return err
 }

@@ -450,7 +450,9 @@ func TestExactScoresDual(t *testing.T) {
 	f := newFixture(t, 40, 6, 20, 3, 2) // p = 3·21 = 63 > N = 40
 	cfg := f.writeConfig(t, "projector:\n  type: none\nlambda: 0\n")
 	featurizeAll(t, f, cfg)
-	mustTrak(t, f.dir, "finalize", "--config", cfg)
+	if _, errOut, code := trak(t, f.dir, "finalize", "--config", cfg); code != 0 || !strings.Contains(errOut, "WARNING: model 0 has more feature dimensions than train rows and lambda 0") {
+		t.Errorf("finalize in the dual form with lambda 0: exit %d, want 0 and a warning: %s", code, errOut)
+	}
 	mustTrak(t, f.dir, "score", "--config", cfg)
 	got, shape := readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
 	if shape[0] != 40 || shape[1] != 6 {
@@ -469,7 +471,9 @@ func TestExactScoresDual(t *testing.T) {
 	// The default ridge, lambda_rel 0.01: λ = 0.01·trace(XXᵀ)/N per model.
 	// The system is better conditioned, so the same tolerance holds.
 	def := f.writeConfig(t, "projector:\n  type: none\n")
-	mustTrak(t, f.dir, "finalize", "--config", def)
+	if _, errOut, _ := trak(t, f.dir, "finalize", "--config", def); strings.Contains(errOut, "WARNING") || !strings.Contains(errOut, "from lambda_rel 0.01") {
+		t.Errorf("finalize with the default ridge: %s", errOut)
+	}
 	mustTrak(t, f.dir, "score", "--config", def)
 	got, _ = readScores(t, filepath.Join(f.dir, "store", "scores", "val.npy"))
 	compareScores(t, got, bruteScores(f, func(_ int, g []float64) []float64 { return g }, 0, 0.01), 1e-3)
