@@ -68,8 +68,11 @@ evaluate() {
 	esac
 	local sets=("held-out:$targets_path")
 	if [ "$self" = 1 ]; then
-		head -n $((self_targets + 1)) "$train_csv" > "$work/$name-train-targets.csv"
-		sets+=("train:$work/$name-train-targets.csv")
+		# Beside the train CSV: its image paths may be relative to its folder.
+		local self_csv
+		self_csv=$(dirname "$train_csv")/lds-train-targets.csv
+		head -n $((self_targets + 1)) "$train_csv" > "$self_csv"
+		sets+=("train:$self_csv")
 	fi
 	for ((c = 1; c <= maxc; c++)); do
 		local t0 t1

@@ -332,11 +332,15 @@ func readCols(x Matrix, c0, c1 int, buf, row []float64) (blas64.General, error) 
 	n, k := x.Dims()
 	w := c1 - c0
 	m := blas64.General{Rows: n, Cols: w, Stride: w, Data: buf[:n*w]}
+	rc, ranged := x.(RowColser)
 	for i := range n {
 		dst := m.Data[i*w : (i+1)*w]
-		if w == k {
+		switch {
+		case w == k:
 			x.Row(i, dst)
-		} else {
+		case ranged:
+			rc.RowCols(i, c0, c1, dst)
+		default:
 			x.Row(i, row)
 			copy(dst, row[c0:c1])
 		}

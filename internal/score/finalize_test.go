@@ -634,3 +634,30 @@ func TestFinalizedWith(t *testing.T) {
 		}
 	}
 }
+
+// rowsOnly hides Dense's RowCols, so Finalize reads whole rows.
+type rowsOnly struct{ d *Dense }
+
+func (r rowsOnly) Dims() (int, int)         { return r.d.Dims() }
+func (r rowsOnly) Row(i int, dst []float64) { r.d.Row(i, dst) }
+
+// TestFinalizeDualColumnRanges checks that the dual form gives the same
+// bits whether X hands it column ranges (RowColser) or whole rows.
+func TestFinalizeDualColumnRanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := randDense(rng, 9, 31)
+	ranged, whole := NewDense(9, 31), NewDense(9, 31)
+	for _, c := range []struct {
+		x   Matrix
+		out *Dense
+	}{{x, ranged}, {rowsOnly{x}, whole}} {
+		if _, _, err := Finalize(c.x, c.out, FinalizeOptions{Lambda: 0.1, BlockCols: 4, form: Dual}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range ranged.Data {
+		if math.Float64bits(v) != math.Float64bits(whole.Data[i]) {
+			t.Fatalf("entry %d: %v with column ranges, %v with whole rows", i, v, whole.Data[i])
+		}
+	}
+}

@@ -13,6 +13,15 @@ type Matrix interface {
 	Row(i int, dst []float64)
 }
 
+// RowColser is a Matrix that copies part of a row: columns [c0, c1) of row
+// i into dst (length c1 − c0). The dual form reads X one block of columns
+// at a time, and through Row alone each block would cost a whole row per
+// row: O(N·k²/block) reads, minutes for exact gradients of millions of
+// parameters.
+type RowColser interface {
+	RowCols(i, c0, c1 int, dst []float64)
+}
+
 // RowWriter receives the rows of a result matrix.
 //
 // SetRow stores src, whose length is the result's column count, as row i. It
@@ -70,6 +79,14 @@ func (d *Dense) Row(i int, dst []float64) {
 		panic(fmt.Sprintf("score: row buffer has length %d, matrix has %d columns", len(dst), d.Cols))
 	}
 	copy(dst, d.Data[i*d.Cols:(i+1)*d.Cols])
+}
+
+// RowCols copies columns [c0, c1) of row i of d into dst.
+func (d *Dense) RowCols(i, c0, c1 int, dst []float64) {
+	if i < 0 || i >= d.Rows || c0 < 0 || c1 > d.Cols || c0 > c1 || len(dst) != c1-c0 {
+		panic(fmt.Sprintf("score: row %d columns [%d, %d) into %d values, matrix %d×%d", i, c0, c1, len(dst), d.Rows, d.Cols))
+	}
+	copy(dst, d.Data[i*d.Cols+c0:i*d.Cols+c1])
 }
 
 // SetRow copies src into row i of d.

@@ -217,6 +217,24 @@ func (r *Rows) Row(i int, dst []float64) {
 	}
 }
 
+// RowCols copies columns [c0, c1) of row i of the features into dst as
+// float64.
+func (r *Rows) RowCols(i, c0, c1 int, dst []float64) {
+	dst = dst[:c1-c0]
+	switch r.feats.Header().DType {
+	case npy.Float32:
+		for j, v := range r.feats.Float32s()[i*r.k+c0 : i*r.k+c1] {
+			dst[j] = float64(v)
+		}
+	case npy.Float16:
+		buf := make([]float32, c1-c0)
+		npy.Float16ToFloat32(buf, r.feats.Uint16s()[i*r.k+c0:i*r.k+c1])
+		for j, v := range buf {
+			dst[j] = float64(v)
+		}
+	}
+}
+
 // Dims returns (n, k), so Rows can be read as a matrix.
 func (r *Rows) Dims() (int, int) { return r.n, r.k }
 

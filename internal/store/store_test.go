@@ -172,6 +172,11 @@ func TestRows(t *testing.T) {
 			if row[0] != 3.5 || row[2] != 5.5 {
 				t.Errorf("row 3 = %v", row)
 			}
+			part := make([]float64, 2)
+			r.RowCols(3, 1, 3, part)
+			if part[0] != 4.5 || part[1] != 5.5 {
+				t.Errorf("row 3, columns 1 and 2 = %v, want [4.5 5.5]", part)
+			}
 			if q := r.Q(); q[1] != 0.25 || q[3] != 0.75 || q[0] != 0 {
 				t.Errorf("Q = %v", q)
 			}
