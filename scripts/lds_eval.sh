@@ -96,6 +96,19 @@ evaluate() {
 	done
 }
 
+# evaluate_all DATA SETTINGS: evaluate each type:k[:ridge] of SETTINGS in a
+# fresh store, removed afterwards (the exact mode's are large).
+evaluate_all() {
+	local name=$1 s type k lam
+	for s in $2; do
+		IFS=: read -r type k lam <<< "$s"
+		[ "$k" -gt 0 ] || k=1
+		rm -rf "$work/$name-store-$type-$k"
+		evaluate "$name" "$work/$name-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
+		rm -rf "$work/$name-store-$type-$k"
+	done
+}
+
 for d in $data; do
 	case $d in
 	shapes)
@@ -113,13 +126,7 @@ for d in $data; do
 		# The demo's own training recipe (internal/demo/clip.go), so that the
 		# subset models are trained as its checkpoints were.
 		recipe=(--lds-epochs "$epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 15 --lds-grad-clip-norm 0.1)
-		for s in $settings; do
-			IFS=: read -r type k lam <<< "$s"
-			[ "$k" -gt 0 ] || k=1
-			rm -rf "$work/shapes-store-$type-$k"
-			evaluate shapes "$work/shapes-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
-			rm -rf "$work/shapes-store-$type-$k"
-		done
+		evaluate_all shapes "$settings"
 		;;
 	tuxpaint)
 		scripts/tuxpaint_split.sh "$work/tuxpaint"
@@ -139,13 +146,7 @@ for d in $data; do
 		common=(--config configs/tuxpaint.yaml --train-data "$work/tuxpaint/train.csv")
 		# trak train's defaults, the recipe of the checkpoints above.
 		recipe=(--lds-epochs "$tux_epochs" --lds-batch-size 32 --lds-lr 2e-3 --lds-weight-decay 0.1 --lds-warmup 15 --lds-grad-clip-norm 0.1)
-		for s in $settings; do
-			IFS=: read -r type k lam <<< "$s"
-			[ "$k" -gt 0 ] || k=1
-			rm -rf "$work/tuxpaint-store-$type-$k"
-			evaluate tuxpaint "$work/tuxpaint-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
-			rm -rf "$work/tuxpaint-store-$type-$k"
-		done
+		evaluate_all tuxpaint "$settings"
 		;;
 	logreg)
 		if [ ! -f "$work/logreg/ckpt$((maxc - 1)).npy" ]; then
@@ -158,12 +159,7 @@ for d in $data; do
 		common=(--task logreg --train-data "$work/logreg/train.csv")
 		# internal/demo/logreg.go's recipe: 300 full-batch steps of 0.5, L2 1e-3.
 		recipe=(--lds-epochs 300 --lds-lr 0.5 --lds-weight-decay 1e-3)
-		for s in $lr_settings; do
-			IFS=: read -r type k lam <<< "$s"
-			[ "$k" -gt 0 ] || k=1
-			rm -rf "$work/logreg-store-$type-$k"
-			evaluate logreg "$work/logreg-store-$type-$k" "$type" "$k" "${lam:-$lambda}"
-		done
+		evaluate_all logreg "$lr_settings"
 		;;
 	*)
 		echo "unknown data set $d: use shapes, tuxpaint or logreg" >&2

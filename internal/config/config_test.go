@@ -122,6 +122,24 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// loadFileEnv loads the config with file as the YAML file (none when
+// empty) and env set in the environment; it fails the test on an error.
+func loadFileEnv(t *testing.T, file string, env map[string]string) Config {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	src := Sources{}
+	if file != "" {
+		src.File = writeConfig(t, file)
+	}
+	c, err := Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // projector.s: the default 4, from the file, the environment and a flag;
 // the default is lowered to k when k is smaller, and ignored (not checked
 // against k) by the dense projectors.
@@ -139,17 +157,7 @@ func TestProjectorS(t *testing.T) {
 		{"ignored by rademacher", "projector:\n  dim: 3\n  s: 8\n", nil, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			src := Sources{}
-			if tc.file != "" {
-				src.File = writeConfig(t, tc.file)
-			}
-			c, err := Load(src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := loadFileEnv(t, tc.file, tc.env)
 			if c.Projector.S != tc.want {
 				t.Errorf("projector.s = %d, want %d", c.Projector.S, tc.want)
 			}
@@ -174,17 +182,7 @@ func TestLambdaRel(t *testing.T) {
 		{"both, lambda 0", "lambda: 0\nlambda_rel: 0.1\n", nil, 0, 0.1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			src := Sources{}
-			if tc.file != "" {
-				src.File = writeConfig(t, tc.file)
-			}
-			c, err := Load(src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := loadFileEnv(t, tc.file, tc.env)
 			if c.Lambda != tc.lam || c.LambdaRel != tc.rel {
 				t.Errorf("lambda %g, lambda_rel %g; want %g, %g", c.Lambda, c.LambdaRel, tc.lam, tc.rel)
 			}

@@ -25,10 +25,7 @@ func (s *sumTrainer) Ext() string { return ".txt" }
 
 func (s *sumTrainer) Train(_ context.Context, rows []int, seed uint64, path string) (string, error) {
 	s.trains++
-	sum := 0
-	for _, r := range rows {
-		sum += r
-	}
+	sum := rowSum(rows)
 	warning := ""
 	if seed%2 == 1 {
 		warning = "odd seed"
@@ -52,6 +49,15 @@ func (s *sumTrainer) Outputs(_ context.Context, path string) ([]float64, error) 
 		out[t] = float64(sum+t) + float64(seed>>40)
 	}
 	return out, nil
+}
+
+// rowSum is what sumTrainer writes for a subset.
+func rowSum(rows []int) int {
+	sum := 0
+	for _, r := range rows {
+		sum += r
+	}
+	return sum
 }
 
 func settings(m int) Settings {
@@ -88,10 +94,7 @@ func TestTrainResumeExtendAndCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for j, s := range d.Subsets() {
-		sum := 0
-		for _, r := range s {
-			sum += r
-		}
+		sum := rowSum(s)
 		if first[j*3] != float64(sum) {
 			t.Errorf("subset %d: output %v, want its rows' sum %d", j, first[j*3], sum)
 		}
@@ -205,10 +208,7 @@ func TestModelsPerSubset(t *testing.T) {
 		t.Fatal(err)
 	}
 	for j, sub := range d3.Subsets() {
-		sum := 0
-		for _, r := range sub {
-			sum += r
-		}
+		sum := rowSum(sub)
 		// Replica terms 0, 1, 2: mean 1. Exact in float64.
 		for i := range 2 {
 			if want := float64(sum+i) + 1; out[j*2+i] != want {
@@ -225,11 +225,7 @@ func TestModelsPerSubset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0
-	for _, r := range d1.Subsets()[0] {
-		sum += r
-	}
-	if out[0] != float64(sum) {
+	if sum := rowSum(d1.Subsets()[0]); out[0] != float64(sum) {
 		t.Errorf("1 model per subset after 3: %v, want replica 0's %d", out[0], sum)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, settingsFile))
