@@ -93,7 +93,7 @@ func finalizeRun(ctx context.Context, opts *FinalizeOptions) error {
 	}
 	// Finalize is linear algebra on the stored features: no model, no
 	// backend.
-	ridge := score.Ridge{Lambda: opts.Config.Lambda, Rel: opts.Config.LambdaRel}
+	ridge := pipeline.RidgeOf(opts.Config)
 	used := func(o score.FinalizeOutcome) string {
 		if ridge.Rel == 0 {
 			return ridge.String()

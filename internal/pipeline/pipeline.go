@@ -100,18 +100,24 @@ func writeTrainNames(t tasks.Task, c config.Config, cols map[string]string) erro
 	return store.WriteRowNames(path, columns, st.Meta.TrainSize, describe)
 }
 
-// Finalize computes K = X (XᵀX + λI)⁻¹, λ chosen by the config's lambda and
-// lambda_rel (score.Ridge), for each model
-// of ids in turn, calling done (when not nil) as each one finishes, so that
-// a command can say so while the next one runs. It returns the outcomes of
-// the models it finished, in the order of ids, also when a later one fails.
+// RidgeOf returns how finalize chooses λ under config c: its keys lambda
+// and lambda_rel.
+func RidgeOf(c config.Config) score.Ridge {
+	return score.Ridge{Lambda: c.Lambda, Rel: c.LambdaRel}
+}
+
+// Finalize computes K = X (XᵀX + λI)⁻¹, λ chosen by RidgeOf(s.Config), for
+// each model of ids in turn, calling done (when not nil) as each one
+// finishes, so that a command can say so while the next one runs. It
+// returns the outcomes of the models it finished, in the order of ids, also
+// when a later one fails.
 func Finalize(ctx context.Context, st *store.Store, ids []int, s Settings, done func(id int, o score.FinalizeOutcome)) ([]score.FinalizeOutcome, error) {
 	if _, err := StoreProjector(st, s.Config); err != nil {
 		return nil, err
 	}
 	var outcomes []score.FinalizeOutcome
 	for _, id := range ids {
-		o, err := score.FinalizeModelOutcome(ctx, st, id, score.Ridge{Lambda: s.Config.Lambda, Rel: s.Config.LambdaRel}, s.Progress)
+		o, err := score.FinalizeModelOutcome(ctx, st, id, RidgeOf(s.Config), s.Progress)
 		if err != nil {
 			return outcomes, err
 		}

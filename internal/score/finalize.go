@@ -194,15 +194,6 @@ func Finalize(x Matrix, out RowWriter, opt FinalizeOptions) (Form, float64, erro
 	return form, lambda, err
 }
 
-// RidgeLambda returns λ = lambda + rel·trace/rank, rank = min(N, k): the
-// λ finalize adds to a Gram matrix of that trace.
-func RidgeLambda(lambda, rel, trace float64, rank int) float64 {
-	if rel == 0 {
-		return lambda
-	}
-	return lambda + rel*trace/float64(rank)
-}
-
 func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) (float64, error) {
 	b := opt.BlockRows
 	if b <= 0 {
@@ -222,8 +213,7 @@ func finalizePrimal(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) (flo
 		blas64.Syrk(blas.Trans, 1, blk, 1, gram)
 		p.step()
 	}
-	lambda := RidgeLambda(opt.Lambda, opt.LambdaRel, gramTrace(gram), min(n, k))
-	c, err := factorise(gram, lambda, Primal, min(n, k))
+	c, lambda, err := factorise(gram, opt.Lambda, opt.LambdaRel, Primal, min(n, k))
 	if err != nil {
 		return 0, err
 	}
@@ -274,8 +264,7 @@ func finalizeDual(x Matrix, out RowWriter, n, k int, opt FinalizeOptions) (float
 		blas64.Syrk(blas.NoTrans, 1, blk, 1, gram)
 		p.step()
 	}
-	lambda := RidgeLambda(opt.Lambda, opt.LambdaRel, gramTrace(gram), min(n, k))
-	chol, err := factorise(gram, lambda, Dual, min(n, k))
+	chol, lambda, err := factorise(gram, opt.Lambda, opt.LambdaRel, Dual, min(n, k))
 	if err != nil {
 		return 0, err
 	}
@@ -376,23 +365,21 @@ type cholesky struct {
 	d []float64
 }
 
-// gramTrace returns the trace of a Gram matrix: Σ‖x_i‖², the same for XᵀX
-// and XXᵀ.
-func gramTrace(a blas64.Symmetric) float64 {
-	var t float64
-	for j := range a.N {
-		t += a.Data[j*a.Stride+j]
-	}
-	return t
-}
-
-// factorise adds λ to the diagonal of the Gram matrix a (upper triangle),
-// factorises it in place and checks its condition. rank is min(N, k), the
-// number of non-zero eigenvalues XᵀX can have, used for SingularError's
+// factorise adds λ = lambda + rel·trace(a)/rank to the diagonal of the
+// Gram matrix a (upper triangle), factorises it in place, checks its
+// condition and returns the factorisation with that λ. rank is min(N, k),
+// the number of non-zero eigenvalues XᵀX can have, so trace/rank is their
+// mean (the same for XᵀX and XXᵀ); it also serves SingularError's
 // suggestion.
-func factorise(a blas64.Symmetric, lambda float64, form Form, rank int) (*cholesky, error) {
+func factorise(a blas64.Symmetric, lambda, rel float64, form Form, rank int) (*cholesky, float64, error) {
 	n, s := a.N, a.Stride
-	trace := gramTrace(a)
+	var trace float64
+	for j := range n {
+		trace += a.Data[j*s+j]
+	}
+	if rel != 0 {
+		lambda += rel * trace / float64(rank)
+	}
 	singular := func(cond float64) error {
 		return &SingularError{
 			Form: form, Size: n, Lambda: lambda,
@@ -407,7 +394,7 @@ func factorise(a blas64.Symmetric, lambda float64, form Form, rank int) (*choles
 		ajj := a.Data[j*s+j]
 		if !(ajj > 0) {
 			// A zero column of X with λ = 0.
-			return nil, singular(math.Inf(1))
+			return nil, 0, singular(math.Inf(1))
 		}
 		_, e := math.Frexp(math.Sqrt(ajj))
 		d[j] = math.Ldexp(1, -e)
@@ -424,13 +411,13 @@ func factorise(a blas64.Symmetric, lambda float64, form Form, rank int) (*choles
 	anorm := lapack64.Lansy(lapack.MaxColumnSum, a, work)
 	u, ok := lapack64.Potrf(a)
 	if !ok {
-		return nil, singular(math.Inf(1))
+		return nil, 0, singular(math.Inf(1))
 	}
 	rcond := lapack64.Pocon(a, anorm, work, make([]int, n))
 	if !(rcond*maxCond(n) >= 1) {
-		return nil, singular(1 / rcond)
+		return nil, 0, singular(1 / rcond)
 	}
-	return &cholesky{u: u, d: d}, nil
+	return &cholesky{u: u, d: d}, lambda, nil
 }
 
 // suggestLambda returns a λ for which a system failing with lambda becomes
