@@ -73,10 +73,8 @@ func newCmdEvalLDS(io *IOStreams, runF func(context.Context, *EvalLDSOptions) er
 			if err := require("save_dir", c.SaveDir, "exp", c.Exp); err != nil {
 				return err
 			}
-			if shard != "" {
-				if opts.Shard, err = featurize.ParseShard(shard); err != nil {
-					return usageError{err}
-				}
+			if opts.Shard, err = parseShardFlag(shard); err != nil {
+				return err
 			}
 			opts.Config = c
 			if runF != nil {

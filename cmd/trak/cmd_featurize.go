@@ -60,10 +60,8 @@ func newCmdFeaturize(io *IOStreams, runF func(context.Context, *FeaturizeOptions
 			if err := require("save_dir", c.SaveDir, "checkpoint", c.Checkpoint, "train_data", c.TrainData); err != nil {
 				return err
 			}
-			if shard != "" {
-				if opts.Shard, err = featurize.ParseShard(shard); err != nil {
-					return usageError{err}
-				}
+			if opts.Shard, err = parseShardFlag(shard); err != nil {
+				return err
 			}
 			opts.Config = c
 			if runF != nil {
@@ -185,4 +183,17 @@ func withRecordedDefaults(c config.Config) config.Config {
 		c.Projector.S = m.S
 	}
 	return c
+}
+
+// parseShardFlag parses the value of a --shard flag (featurize, eval lds):
+// "" is the zero Shard, every row; a malformed value is a usage error.
+func parseShardFlag(s string) (featurize.Shard, error) {
+	if s == "" {
+		return featurize.Shard{}, nil
+	}
+	sh, err := featurize.ParseShard(s)
+	if err != nil {
+		return featurize.Shard{}, usageError{err}
+	}
+	return sh, nil
 }
