@@ -106,7 +106,7 @@ func evalLDSRun(ctx context.Context, opts *EvalLDSOptions) error {
 	if len(rep.Warnings) > 0 {
 		fmt.Fprintf(w, "WARNING: %d subset models did not learn, so their outputs are mostly noise and the LDS understates every score: train them longer (lds.epochs) or faster (lds.lr), in a new lds.dir\n", len(rep.Warnings))
 	}
-	fmt.Fprintf(w, "subset models: %d trained now, %d of %d in %s\n", rep.Trained, rep.Models-rep.Missing, rep.Models, rep.Dir)
+	fmt.Fprintf(w, "subset models: %d trained now, %d of %d in %s\n", rep.Trained, rep.Models()-rep.Missing, rep.Models(), rep.Dir)
 	if rep.Missing > 0 {
 		fmt.Fprintf(w, "%d subset models are not trained yet: run the other shards, then `trak eval lds` without --shard\n", rep.Missing)
 		return nil

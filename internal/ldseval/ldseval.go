@@ -42,7 +42,6 @@ type Report struct {
 	Dir             string // the subset models' directory
 	Subsets         int
 	ModelsPerSubset int
-	Models          int // Subsets × ModelsPerSubset
 	Trained         int // subset models this run trained
 	// Warnings are the trainer's, one per suspect subset model this run
 	// trained (a CLIP model whose loss never left chance).
@@ -52,6 +51,9 @@ type Report struct {
 	TSV      string // per-target LDS
 	PNG      string // histogram
 }
+
+// Models is the number of subset models: Subsets × ModelsPerSubset.
+func (r Report) Models() int { return r.Subsets * r.ModelsPerSubset }
 
 // Run trains what is missing of the subset models and, once all exist,
 // computes the LDS of experiment opt.Config.Exp's scores.
@@ -94,7 +96,6 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Dir: dir.Path, Subsets: len(dir.Subsets()), ModelsPerSubset: dir.ModelsPerSubset()}
-	rep.Models = rep.Subsets * rep.ModelsPerSubset
 	if rep.Trained, rep.Warnings, err = dir.Train(ctx, tr, opt.Shard, opt.Progress); err != nil {
 		return rep, err
 	}

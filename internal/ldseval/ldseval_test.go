@@ -157,8 +157,8 @@ func TestLDSCLIP(t *testing.T) {
 	// their warnings name them.
 	c.LDS.ModelsPerSubset = 2
 	third := run()
-	if third.Trained != 4 || third.Models != 8 || third.Missing != 0 {
-		t.Errorf("2 models per subset: trained %d of %d (%d missing), want 4 of 8", third.Trained, third.Models, third.Missing)
+	if third.Trained != 4 || third.Models() != 8 || third.Missing != 0 {
+		t.Errorf("2 models per subset: trained %d of %d (%d missing), want 4 of 8", third.Trained, third.Models(), third.Missing)
 	}
 	if len(third.Warnings) != 4 || !strings.Contains(third.Warnings[0], "subset model 0 (replica 1)") {
 		t.Errorf("warnings %q: want one per new replica, naming it", third.Warnings)
