@@ -202,3 +202,13 @@ func (e Experiment) TargetColumns(cols map[string]string) map[string]string {
 	}
 	return cols
 }
+
+// CheckTargetsFingerprint reports an error when fp, the fingerprint of the
+// experiment's targets as they are now, is not the one they were scored
+// with.
+func (e Experiment) CheckTargetsFingerprint(fp string) error {
+	if fp != e.TargetsFingerprint {
+		return fmt.Errorf("the targets %s changed since they were scored (their fingerprint differs): restore them, or score them again", e.Targets)
+	}
+	return nil
+}

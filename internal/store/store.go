@@ -57,6 +57,15 @@ type Metadata struct {
 	CLIPSettings
 }
 
+// CheckTrainFingerprint reports an error when fp, the fingerprint of the
+// train data as it is now, is not the one it was featurized with.
+func (m Metadata) CheckTrainFingerprint(fp string) error {
+	if fp != m.TrainFingerprint {
+		return fmt.Errorf("%s changed since it was featurized (its fingerprint differs): restore it", m.TrainData)
+	}
+	return nil
+}
+
 // CLIPSettings are the CLIP settings, beyond the ones every task has, that
 // change a computed number. featurize records them; score and top use the
 // recorded values (a run that sets another value is refused), so that a

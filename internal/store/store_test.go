@@ -253,3 +253,22 @@ func TestCheckImageTransform(t *testing.T) {
 		t.Errorf("exif_transpose changed: %v", err)
 	}
 }
+
+// The fingerprint checks of eval lds's subset trainers: the same
+// fingerprint passes; another names the data and the fix.
+func TestCheckFingerprints(t *testing.T) {
+	m := Metadata{TrainData: "train.csv", TrainFingerprint: "fp1"}
+	if err := m.CheckTrainFingerprint("fp1"); err != nil {
+		t.Errorf("same train fingerprint: %v", err)
+	}
+	if err := m.CheckTrainFingerprint("fp2"); err == nil || !strings.Contains(err.Error(), "train.csv changed since it was featurized") {
+		t.Errorf("other train fingerprint: %v", err)
+	}
+	e := Experiment{Targets: "val.csv", TargetsFingerprint: "fp1"}
+	if err := e.CheckTargetsFingerprint("fp1"); err != nil {
+		t.Errorf("same targets fingerprint: %v", err)
+	}
+	if err := e.CheckTargetsFingerprint("fp2"); err == nil || !strings.Contains(err.Error(), "the targets val.csv changed since they were scored") {
+		t.Errorf("other targets fingerprint: %v", err)
+	}
+}

@@ -52,8 +52,8 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	if err != nil {
 		return nil, none, err
 	}
-	if fp := trainDS.Fingerprint(); fp != st.Meta.TrainFingerprint {
-		return nil, none, fmt.Errorf("%s changed since it was featurized (its fingerprint differs): restore it", st.Meta.TrainData)
+	if err := st.Meta.CheckTrainFingerprint(trainDS.Fingerprint()); err != nil {
+		return nil, none, err
 	}
 	trainData, err := s.NewData(trainDS, cfg)
 	if err != nil {
@@ -63,8 +63,8 @@ func (Task) SubsetTrainer(c config.Config, b backend.Backend, st *store.Store, e
 	if err != nil {
 		return nil, none, err
 	}
-	if fp := targetsDS.Fingerprint(); fp != exp.TargetsFingerprint {
-		return nil, none, fmt.Errorf("the targets %s changed since they were scored (their fingerprint differs): restore them, or score them again", exp.Targets)
+	if err := exp.CheckTargetsFingerprint(targetsDS.Fingerprint()); err != nil {
+		return nil, none, err
 	}
 	targetData, err := s.NewData(targetsDS, cfg)
 	if err != nil {

@@ -22,15 +22,15 @@ func (Task) SubsetTrainer(c config.Config, _ backend.Backend, st *store.Store, e
 	if err != nil {
 		return nil, subsetmodels.Settings{}, err
 	}
-	if train.Fingerprint != st.Meta.TrainFingerprint {
-		return nil, subsetmodels.Settings{}, fmt.Errorf("%s changed since it was featurized (its fingerprint differs): restore it", st.Meta.TrainData)
+	if err := st.Meta.CheckTrainFingerprint(train.Fingerprint); err != nil {
+		return nil, subsetmodels.Settings{}, err
 	}
 	targets, err := model.ReadCSV(exp.Targets)
 	if err != nil {
 		return nil, subsetmodels.Settings{}, err
 	}
-	if targets.Fingerprint != exp.TargetsFingerprint {
-		return nil, subsetmodels.Settings{}, fmt.Errorf("the targets %s changed since they were scored (their fingerprint differs): restore them, or score them again", exp.Targets)
+	if err := exp.CheckTargetsFingerprint(targets.Fingerprint); err != nil {
+		return nil, subsetmodels.Settings{}, err
 	}
 	if targets.D != train.D {
 		return nil, subsetmodels.Settings{}, fmt.Errorf("%s has %d features, the train set %d", exp.Targets, targets.D, train.D)
